@@ -1,0 +1,786 @@
+/*
+ * Config parsing. Each JSON object is read by one function that first rejects keys it does not know
+ * (and duplicates, which cJSON would silently shadow), then reads each known key with a typed getter.
+ * Getters take the object's JSON path so every message names where the problem is.
+ */
+#include "core/config.h"
+#include "core/addr.h"
+#include "core/err.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_MAX_LEN 256
+
+/* Parsing context: the first error wins; later getters become no-ops once one failed. */
+struct pctx {
+	char *err;
+	size_t errlen;
+	int failed;
+	int nomem;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+fail(struct pctx *c, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (c->failed)
+		return;
+	c->failed = 1;
+	n = (size_t)snprintf(c->err, c->errlen, "%s: ", path[0] ? path : "(top level)");
+	if (n >= c->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+static char *
+xstrdup(struct pctx *c, const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL && !c->failed) {
+		c->nomem = 1;
+		fail(c, "", "out of memory");
+	}
+	return d;
+}
+
+/* Paths longer than PATH_MAX_LEN end in "..."; they are only for messages. */
+static void
+mark_truncated(char *out, int n)
+{
+	if (n >= PATH_MAX_LEN)
+		memcpy(out + PATH_MAX_LEN - 4, "...", 4);
+}
+
+static void
+join(char *out, const char *path, const char *key)
+{
+	mark_truncated(out, snprintf(out, PATH_MAX_LEN, "%s%s%s", path, path[0] ? "." : "", key));
+}
+
+static void
+join_index(char *out, const char *path, size_t i)
+{
+	mark_truncated(out, snprintf(out, PATH_MAX_LEN, "%s[%zu]", path, i));
+}
+
+/* Rejects keys of obj not in allowed (NULL-terminated) and keys given twice. */
+static void
+check_keys(struct pctx *c, const cJSON *obj, const char *path, const char *const *allowed)
+{
+	char kp[PATH_MAX_LEN];
+
+	if (c->failed)
+		return;
+	for (const cJSON *it = obj->child; it != NULL; it = it->next) {
+		int known = 0;
+		join(kp, path, it->string);
+		for (const char *const *a = allowed; *a != NULL; a++)
+			known |= strcmp(*a, it->string) == 0;
+		if (!known) {
+			fail(c, kp, "unknown key");
+			return;
+		}
+		for (const cJSON *prev = obj->child; prev != it; prev = prev->next) {
+			if (strcmp(prev->string, it->string) == 0) {
+				fail(c, kp, "duplicate key");
+				return;
+			}
+		}
+	}
+}
+
+static const cJSON *
+get_object(struct pctx *c, const cJSON *obj, const char *key, const char *path)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN];
+
+	if (c->failed || v == NULL)
+		return NULL;
+	if (!cJSON_IsObject(v)) {
+		join(kp, path, key);
+		fail(c, kp, "expected an object");
+		return NULL;
+	}
+	return v;
+}
+
+/* Reads a string; *out is replaced only when the key is present. */
+static void
+get_string(struct pctx *c, const cJSON *obj, const char *key, const char *path, int required,
+    char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN];
+
+	if (c->failed)
+		return;
+	join(kp, path, key);
+	if (v == NULL) {
+		if (required)
+			fail(c, kp, "required");
+		return;
+	}
+	if (!cJSON_IsString(v)) {
+		fail(c, kp, "expected a string");
+		return;
+	}
+	if (v->valuestring[0] == '\0') {
+		fail(c, kp, "must not be empty");
+		return;
+	}
+	free(*out);
+	*out = xstrdup(c, v->valuestring);
+}
+
+static void
+get_uint(struct pctx *c, const cJSON *obj, const char *key, const char *path, uint32_t min,
+    uint32_t max, uint32_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN];
+	double d;
+
+	if (c->failed || v == NULL)
+		return;
+	join(kp, path, key);
+	d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+	if (!cJSON_IsNumber(v) || d != floor(d) || d < min || d > max) {
+		fail(c, kp, "expected an integer in %u..%u", min, max);
+		return;
+	}
+	*out = (uint32_t)d;
+}
+
+static void
+get_port(struct pctx *c, const cJSON *obj, const char *key, const char *path, uint16_t *out)
+{
+	uint32_t v = *out;
+
+	get_uint(c, obj, key, path, 1, 65535, &v);
+	*out = (uint16_t)v;
+}
+
+static void
+get_bool(struct pctx *c, const cJSON *obj, const char *key, const char *path, int *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN];
+
+	if (c->failed || v == NULL)
+		return;
+	if (!cJSON_IsBool(v)) {
+		join(kp, path, key);
+		fail(c, kp, "expected true or false");
+		return;
+	}
+	*out = cJSON_IsTrue(v);
+}
+
+/* Reads one of choices[] and stores its index. */
+static void
+get_enum(struct pctx *c, const cJSON *obj, const char *key, const char *path,
+    const char *const *choices, int *out)
+{
+	char *s = NULL, kp[PATH_MAX_LEN], list[128] = "";
+
+	get_string(c, obj, key, path, 0, &s);
+	if (s == NULL)
+		return;
+	for (int i = 0; choices[i] != NULL; i++) {
+		if (strcmp(s, choices[i]) == 0) {
+			*out = i;
+			free(s);
+			return;
+		}
+		if (snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
+		    i ? ", " : "", choices[i]) < 0)
+			break;
+	}
+	join(kp, path, key);
+	fail(c, kp, "expected one of %s", list);
+	free(s);
+}
+
+/* Reads a non-empty array of non-empty strings. */
+static void
+get_string_array(struct pctx *c, const cJSON *obj, const char *key, const char *path,
+    char ***out, size_t *nout)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
+	char **arr;
+	size_t n = 0, i = 0;
+
+	if (c->failed || v == NULL)
+		return;
+	join(kp, path, key);
+	if (!cJSON_IsArray(v) || (n = (size_t)cJSON_GetArraySize(v)) == 0) {
+		fail(c, kp, "expected a non-empty array of strings");
+		return;
+	}
+	if ((arr = calloc(n, sizeof(*arr))) == NULL) {
+		c->nomem = 1;
+		fail(c, kp, "out of memory");
+		return;
+	}
+	for (const cJSON *it = v->child; it != NULL; it = it->next, i++) {
+		join_index(ip, kp, i);
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+			fail(c, ip, "expected a non-empty string");
+			break;
+		}
+		arr[i] = xstrdup(c, it->valuestring);
+	}
+	if (c->failed) {
+		for (i = 0; i < n; i++)
+			free(arr[i]);
+		free(arr);
+		return;
+	}
+	for (i = 0; i < *nout; i++)
+		free((*out)[i]);
+	free(*out);
+	*out = arr;
+	*nout = n;
+}
+
+static int
+valid_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > PG_ID_MAX)
+		return 0;
+	for (; *s; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		    *s == '.' || *s == '_' || *s == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static const char *const admin_names[] = { "active", "draining", "maint", NULL };
+static const char *const check_names[] = { "tcp", "ssh", "http", NULL };
+
+const char *
+inst_admin_name(enum inst_admin a)
+{
+	return (unsigned)a < 3 ? admin_names[a] : "?";
+}
+
+const char *
+probe_check_name(enum probe_check k)
+{
+	return (unsigned)k < PROBE_NCHECKS ? check_names[k] : "?";
+}
+
+static void
+parse_labels(struct pctx *c, const cJSON *v, const char *path, struct inst_conf *ic)
+{
+	char kp[PATH_MAX_LEN];
+	size_t n;
+
+	if (c->failed || v == NULL)
+		return;
+	if (!cJSON_IsObject(v)) {
+		fail(c, path, "expected an object of string values");
+		return;
+	}
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n == 0)
+		return;
+	if ((ic->labels = calloc(n, sizeof(*ic->labels))) == NULL) {
+		c->nomem = 1;
+		fail(c, path, "out of memory");
+		return;
+	}
+	for (const cJSON *it = v->child; it != NULL && !c->failed; it = it->next) {
+		join(kp, path, it->string);
+		if (!cJSON_IsString(it)) {
+			fail(c, kp, "expected a string");
+			break;
+		}
+		for (size_t j = 0; j < ic->nlabels; j++) {
+			if (strcmp(ic->labels[j].key, it->string) == 0)
+				fail(c, kp, "duplicate key");
+		}
+		if (c->failed)
+			break;
+		ic->labels[ic->nlabels].key = xstrdup(c, it->string);
+		ic->labels[ic->nlabels].value = xstrdup(c, it->valuestring);
+		ic->nlabels++;
+	}
+}
+
+static void
+parse_instance(struct pctx *c, const cJSON *v, const char *path, struct inst_conf *ic)
+{
+	static const char *const keys[] = { "id", "address", "ssh_port", "http_port", "http_tls",
+		"http_tls_verify", "http_ca_file", "capacity", "admin_state", "labels", NULL };
+	struct sockaddr_storage ss;
+	char kp[PATH_MAX_LEN];
+	int admin = INST_ACTIVE;
+
+	memset(ic, 0, sizeof(*ic));
+	ic->ssh_port = 22;
+	ic->http_port = 8000;
+	ic->http_tls_verify = 1;
+	ic->capacity = 8;
+	if (!cJSON_IsObject(v)) {
+		fail(c, path, "expected an object");
+		return;
+	}
+	check_keys(c, v, path, keys);
+	get_string(c, v, "id", path, 1, &ic->id);
+	if (!c->failed && !valid_id(ic->id)) {
+		join(kp, path, "id");
+		fail(c, kp, "expected 1..%d characters from A-Z a-z 0-9 . _ -", PG_ID_MAX);
+	}
+	get_string(c, v, "address", path, 1, &ic->address);
+	if (!c->failed && pg_addr_from_ip(ic->address, 1, &ss) != 0) {
+		join(kp, path, "address");
+		fail(c, kp, "expected an IPv4 or IPv6 address, got \"%s\"", ic->address);
+	}
+	get_port(c, v, "ssh_port", path, &ic->ssh_port);
+	get_port(c, v, "http_port", path, &ic->http_port);
+	get_bool(c, v, "http_tls", path, &ic->http_tls);
+	get_bool(c, v, "http_tls_verify", path, &ic->http_tls_verify);
+	get_string(c, v, "http_ca_file", path, 0, &ic->http_ca_file);
+	get_uint(c, v, "capacity", path, 1, 100000, &ic->capacity);
+	get_enum(c, v, "admin_state", path, admin_names, &admin);
+	ic->admin = (enum inst_admin)admin;
+	join(kp, path, "labels");
+	parse_labels(c, cJSON_GetObjectItemCaseSensitive(v, "labels"), kp, ic);
+	if (!c->failed && ic->http_ca_file != NULL && !ic->http_tls) {
+		join(kp, path, "http_ca_file");
+		fail(c, kp, "only meaningful with \"http_tls\": true");
+	}
+}
+
+/* Parses an array of instances at obj[key]; ids must be unique within it. */
+static void
+parse_instances(struct pctx *c, const cJSON *obj, const char *key, const char *path,
+    struct inst_conf **out, size_t *nout)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
+	struct inst_conf *arr;
+	size_t n, i = 0;
+
+	if (c->failed || v == NULL)
+		return;
+	join(kp, path, key);
+	if (!cJSON_IsArray(v)) {
+		fail(c, kp, "expected an array of instance objects");
+		return;
+	}
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n == 0)
+		return;
+	if ((arr = calloc(n, sizeof(*arr))) == NULL) {
+		c->nomem = 1;
+		fail(c, kp, "out of memory");
+		return;
+	}
+	for (const cJSON *it = v->child; it != NULL && !c->failed; it = it->next, i++) {
+		join_index(ip, kp, i);
+		parse_instance(c, it, ip, &arr[i]);
+		for (size_t j = 0; j < i && !c->failed; j++) {
+			if (strcmp(arr[j].id, arr[i].id) == 0) {
+				char idp[PATH_MAX_LEN];
+				join(idp, ip, "id");
+				fail(c, idp, "duplicate instance id \"%s\" (also %s[%zu])", arr[i].id, kp, j);
+			}
+		}
+	}
+	if (c->failed) {
+		inst_conf_free_array(arr, n);
+		return;
+	}
+	*out = arr;
+	*nout = n;
+}
+
+static void
+parse_health(struct pctx *c, const cJSON *v, const char *path, struct health_conf *h)
+{
+	static const char *const keys[] = { "interval_ms", "timeout_ms", "rise", "fall",
+		"jitter_pct", "checks", "http_path", NULL };
+	char **checks = NULL, kp[PATH_MAX_LEN];
+	size_t nchecks = 0;
+
+	if (v == NULL)
+		return;
+	check_keys(c, v, path, keys);
+	get_uint(c, v, "interval_ms", path, 100, 3600000, &h->interval_ms);
+	get_uint(c, v, "timeout_ms", path, 50, 600000, &h->timeout_ms);
+	get_uint(c, v, "rise", path, 1, 100, &h->rise);
+	get_uint(c, v, "fall", path, 1, 100, &h->fall);
+	get_uint(c, v, "jitter_pct", path, 0, 50, &h->jitter_pct);
+	get_string(c, v, "http_path", path, 0, &h->http_path);
+	if (!c->failed && h->http_path[0] != '/') {
+		join(kp, path, "http_path");
+		fail(c, kp, "must start with /");
+	}
+	if (!c->failed && strpbrk(h->http_path, " \r\n\t") != NULL) {
+		join(kp, path, "http_path");
+		fail(c, kp, "must not contain whitespace");
+	}
+	get_string_array(c, v, "checks", path, &checks, &nchecks);
+	if (checks != NULL) {
+		h->checks = 0;
+		for (size_t i = 0; i < nchecks; i++) {
+			int found = 0;
+			for (int k = 0; check_names[k] != NULL; k++) {
+				if (strcmp(checks[i], check_names[k]) == 0) {
+					h->checks |= 1u << k;
+					found = 1;
+				}
+			}
+			if (!found) {
+				join_index(kp, "health.checks", i);
+				fail(c, kp, "expected one of \"tcp\", \"ssh\", \"http\"");
+			}
+			free(checks[i]);
+		}
+		free(checks);
+	}
+	if (!c->failed && h->timeout_ms >= h->interval_ms) {
+		join(kp, path, "timeout_ms");
+		fail(c, kp, "must be less than interval_ms (%u)", h->interval_ms);
+	}
+}
+
+static int
+config_defaults(struct pg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = PG_LOG_INFO;
+	cfg->log_format = PG_LOG_TEXT;
+	cfg->discovery_poll_ms = 1000;
+	cfg->health = (struct health_conf){ .interval_ms = 2000, .timeout_ms = 1000, .rise = 2,
+		.fall = 3, .jitter_pct = 10, .checks = 7 };
+	cfg->admin_max_connections = 64;
+	cfg->admin_request_timeout_ms = 10000;
+	cfg->nlisten_admin = 1;
+	cfg->listen_admin = calloc(1, sizeof(char *));
+	cfg->state_dir = strdup("/var/lib/poolgate");
+	cfg->health.http_path = strdup("/hub/health");
+	if (cfg->listen_admin == NULL || cfg->state_dir == NULL || cfg->health.http_path == NULL ||
+	    (cfg->listen_admin[0] = strdup("127.0.0.1:9090")) == NULL)
+		return PG_ENOMEM;
+	return 0;
+}
+
+int
+pg_config_default(struct pg_config **out)
+{
+	struct pg_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL)
+		return PG_ENOMEM;
+	if (config_defaults(cfg) != 0) {
+		pg_config_free(cfg);
+		return PG_ENOMEM;
+	}
+	*out = cfg;
+	return 0;
+}
+
+static void
+parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
+{
+	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
+		"health", "admin", NULL };
+	static const char *const listen_keys[] = { "admin", NULL };
+	static const char *const log_keys[] = { "level", "format", NULL };
+	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
+	static const char *const admin_keys[] = { "max_connections", "request_timeout_ms", NULL };
+	static const char *const levels[] = { "debug", "info", "notice", "warn", "error", NULL };
+	static const char *const formats[] = { "text", "json", NULL };
+	const cJSON *v;
+	char kp[PATH_MAX_LEN];
+	int e;
+
+	if (!cJSON_IsObject(root)) {
+		fail(c, "", "expected a JSON object");
+		return;
+	}
+	check_keys(c, root, "", keys);
+
+	if ((v = get_object(c, root, "listen", "")) != NULL) {
+		check_keys(c, v, "listen", listen_keys);
+		get_string_array(c, v, "admin", "listen", &cfg->listen_admin, &cfg->nlisten_admin);
+		for (size_t i = 0; i < cfg->nlisten_admin && !c->failed; i++) {
+			struct sockaddr_storage ss;
+			if (pg_addr_parse_hostport(cfg->listen_admin[i], &ss) != 0) {
+				snprintf(kp, sizeof(kp), "listen.admin[%zu]", i);
+				fail(c, kp, "expected \"ip:port\" or \"[ipv6]:port\", got \"%s\"",
+				    cfg->listen_admin[i]);
+			}
+		}
+	}
+	get_string(c, root, "state_dir", "", 0, &cfg->state_dir);
+	if ((v = get_object(c, root, "log", "")) != NULL) {
+		check_keys(c, v, "log", log_keys);
+		e = (int)cfg->log_level;
+		get_enum(c, v, "level", "log", levels, &e);
+		cfg->log_level = (enum pg_log_level)e;
+		e = (int)cfg->log_format;
+		get_enum(c, v, "format", "log", formats, &e);
+		cfg->log_format = (enum pg_log_format)e;
+	}
+	parse_instances(c, root, "instances", "", &cfg->instances, &cfg->ninstances);
+	if ((v = get_object(c, root, "discovery", "")) != NULL) {
+		check_keys(c, v, "discovery", disc_keys);
+		get_string(c, v, "file", "discovery", 1, &cfg->discovery_file);
+		get_uint(c, v, "poll_ms", "discovery", 100, 600000, &cfg->discovery_poll_ms);
+	}
+	parse_health(c, get_object(c, root, "health", ""), "health", &cfg->health);
+	if ((v = get_object(c, root, "admin", "")) != NULL) {
+		check_keys(c, v, "admin", admin_keys);
+		get_uint(c, v, "max_connections", "admin", 1, 100000, &cfg->admin_max_connections);
+		get_uint(c, v, "request_timeout_ms", "admin", 100, 3600000,
+		    &cfg->admin_request_timeout_ms);
+	}
+}
+
+/* cJSON reports only where it stopped; turn that into a line:column for the message. */
+static void
+fail_syntax(struct pctx *c, const char *text, size_t len)
+{
+	const char *at = cJSON_GetErrorPtr();
+	size_t line = 1, col = 1;
+
+	if (at == NULL || at < text || at > text + len) {
+		fail(c, "", "invalid JSON");
+		return;
+	}
+	for (const char *p = text; p < at; p++) {
+		if (*p == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	fail(c, "", "invalid JSON near line %zu column %zu", line, col);
+}
+
+static cJSON *
+parse_json(struct pctx *c, const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *root;
+
+	if (len > PG_CONFIG_MAX_BYTES) {
+		fail(c, "", "file larger than %u bytes", PG_CONFIG_MAX_BYTES);
+		return NULL;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		fail(c, "", "file contains a NUL byte");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (root == NULL) {
+		fail_syntax(c, text, len);
+		return NULL;
+	}
+	/* Trailing garbage after the top-level value is an error, not ignored. */
+	while (end != NULL && end < text + len && (*end == ' ' || *end == '\n' || *end == '\t' ||
+	    *end == '\r'))
+		end++;
+	if (end != NULL && end < text + len) {
+		cJSON_Delete(root);
+		fail(c, "", "trailing data after the JSON value");
+		return NULL;
+	}
+	return root;
+}
+
+int
+pg_config_parse(const char *text, size_t len, struct pg_config **out, char *err, size_t errlen)
+{
+	struct pctx c = { err, errlen, 0, 0 };
+	struct pg_config *cfg;
+	cJSON *root;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL || config_defaults(cfg) != 0) {
+		pg_config_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return PG_ENOMEM;
+	}
+	if ((root = parse_json(&c, text, len)) != NULL) {
+		parse_root(&c, root, cfg);
+		cJSON_Delete(root);
+	}
+	if (c.failed) {
+		pg_config_free(cfg);
+		return c.nomem ? PG_ENOMEM : PG_EPARSE;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int
+pg_discovery_parse(const char *text, size_t len, struct inst_conf **out, size_t *n, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "instances", NULL };
+	struct pctx c = { err, errlen, 0, 0 };
+	struct inst_conf *arr = NULL;
+	size_t narr = 0;
+	cJSON *root;
+
+	if ((root = parse_json(&c, text, len)) != NULL) {
+		if (!cJSON_IsObject(root))
+			fail(&c, "", "expected a JSON object with an \"instances\" array");
+		check_keys(&c, root, "", keys);
+		if (!c.failed && cJSON_GetObjectItemCaseSensitive(root, "instances") == NULL)
+			fail(&c, "instances", "required");
+		parse_instances(&c, root, "instances", "", &arr, &narr);
+		cJSON_Delete(root);
+	}
+	if (c.failed)
+		return c.nomem ? PG_ENOMEM : PG_EPARSE;
+	*out = arr;
+	*n = narr;
+	return 0;
+}
+
+int
+pg_config_load(const char *path, struct pg_config **out, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct stat st;
+	ssize_t got;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return PG_EIO;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return PG_EIO;
+	}
+	if ((size_t)st.st_size > PG_CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "%s: larger than %u bytes", path, PG_CONFIG_MAX_BYTES);
+		close(fd);
+		return PG_ETOOBIG;
+	}
+	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return PG_ENOMEM;
+	}
+	while (len < (size_t)st.st_size &&
+	    (got = read(fd, text + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	r = pg_config_parse(text, len, out, err, errlen);
+	if (r != 0) {
+		/* Prefix the file name: "poolgate.json: instances[0].id: required". */
+		char tmp[512];
+		if (snprintf(tmp, sizeof(tmp), "%s", err) >= 0 &&
+		    snprintf(err, errlen, "%s: %s", path, tmp) < 0)
+			err[0] = '\0';
+	}
+	free(text);
+	return r;
+}
+
+int
+inst_conf_copy(struct inst_conf *dst, const struct inst_conf *src)
+{
+	*dst = *src;
+	dst->id = strdup(src->id);
+	dst->address = strdup(src->address);
+	dst->http_ca_file = src->http_ca_file ? strdup(src->http_ca_file) : NULL;
+	dst->labels = src->nlabels ? calloc(src->nlabels, sizeof(*dst->labels)) : NULL;
+	dst->nlabels = 0;
+	if (dst->id == NULL || dst->address == NULL || (src->http_ca_file && !dst->http_ca_file) ||
+	    (src->nlabels && dst->labels == NULL))
+		goto nomem;
+	for (size_t i = 0; i < src->nlabels; i++) {
+		dst->labels[i].key = strdup(src->labels[i].key);
+		dst->labels[i].value = strdup(src->labels[i].value);
+		dst->nlabels++;
+		if (dst->labels[i].key == NULL || dst->labels[i].value == NULL)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	inst_conf_clear(dst);
+	return PG_ENOMEM;
+}
+
+static int
+streq_null(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int
+inst_conf_same_endpoint(const struct inst_conf *a, const struct inst_conf *b)
+{
+	return strcmp(a->address, b->address) == 0 && a->ssh_port == b->ssh_port &&
+	    a->http_port == b->http_port && a->http_tls == b->http_tls &&
+	    a->http_tls_verify == b->http_tls_verify && streq_null(a->http_ca_file, b->http_ca_file);
+}
+
+void
+inst_conf_clear(struct inst_conf *ic)
+{
+	free(ic->id);
+	free(ic->address);
+	free(ic->http_ca_file);
+	for (size_t i = 0; i < ic->nlabels; i++) {
+		free(ic->labels[i].key);
+		free(ic->labels[i].value);
+	}
+	free(ic->labels);
+	memset(ic, 0, sizeof(*ic));
+}
+
+void
+inst_conf_free_array(struct inst_conf *a, size_t n)
+{
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		inst_conf_clear(&a[i]);
+	free(a);
+}
+
+void
+pg_config_free(struct pg_config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisten_admin; i++)
+		free(c->listen_admin[i]);
+	free(c->listen_admin);
+	free(c->state_dir);
+	inst_conf_free_array(c->instances, c->ninstances);
+	free(c->discovery_file);
+	free(c->health.http_path);
+	free(c);
+}

@@ -1,0 +1,96 @@
+/*
+ * The configuration: one JSON file, parsed once (at start and on SIGHUP) with cJSON into the plain
+ * structs below, strictly validated. Unknown keys, duplicate keys, wrong types and out-of-range values
+ * are errors, and every error message starts with the JSON path it concerns
+ * ("instances[2].ssh_port: expected an integer in 1..65535"). Runtime code never sees cJSON.
+ *
+ * docs/config.md is the reference for every key below.
+ */
+#ifndef PG_CORE_CONFIG_H
+#define PG_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+
+#define PG_CONFIG_MAX_BYTES (4u << 20)	/* config and discovery files larger than this are refused */
+#define PG_ID_MAX 63			/* instance ids: [A-Za-z0-9._-], 1..63 bytes */
+
+enum inst_admin { INST_ACTIVE, INST_DRAINING, INST_MAINT };
+
+struct inst_label {
+	char *key, *value;
+};
+
+/* One instance as configured (in the config file or in the discovery file). */
+struct inst_conf {
+	char *id;
+	char *address;		/* IP literal */
+	uint16_t ssh_port;	/* default 22 */
+	uint16_t http_port;	/* default 8000 */
+	int http_tls;		/* JupyterHub speaks https */
+	int http_tls_verify;	/* verify its certificate (default 1); 0 = explicit no-verify */
+	char *http_ca_file;	/* CA bundle for that verification; NULL = system default */
+	uint32_t capacity;	/* users; default 8 */
+	enum inst_admin admin;	/* default INST_ACTIVE */
+	struct inst_label *labels;
+	size_t nlabels;
+};
+
+enum probe_check { PROBE_TCP, PROBE_SSH, PROBE_HTTP, PROBE_NCHECKS };
+
+struct health_conf {
+	uint32_t interval_ms, timeout_ms, rise, fall, jitter_pct;
+	unsigned checks;	/* bit (1u << PROBE_*) set when that check runs */
+	char *http_path;	/* default "/hub/health" */
+};
+
+struct pg_config {
+	char **listen_admin;	/* "ip:port" strings */
+	size_t nlisten_admin;
+	char *state_dir;
+	enum pg_log_level log_level;
+	enum pg_log_format log_format;
+	struct inst_conf *instances;
+	size_t ninstances;
+	char *discovery_file;	/* NULL when unset */
+	uint32_t discovery_poll_ms;
+	struct health_conf health;
+	uint32_t admin_max_connections;
+	uint32_t admin_request_timeout_ms;
+};
+
+/*
+ * Parses and validates the config text. On success returns 0 and sets *out (free it with
+ * pg_config_free). On failure returns PG_EPARSE or PG_ENOMEM, writes a message naming the JSON path
+ * into err, and leaves *out untouched.
+ */
+int pg_config_parse(const char *text, size_t len, struct pg_config **out, char *err, size_t errlen);
+
+/* Reads path synchronously (start-up only) and parses it; errors name the file. */
+int pg_config_load(const char *path, struct pg_config **out, char *err, size_t errlen);
+
+/* The embedded defaults: what poolgate runs with when no -c is given. Returns 0 or PG_ENOMEM. */
+int pg_config_default(struct pg_config **out);
+
+void pg_config_free(struct pg_config *c);
+
+/*
+ * Parses a discovery file: {"instances": [ ...same objects as the config's instances... ]}.
+ * On success returns 0 and sets *out / *n (free with inst_conf_free_array). Errors as above.
+ */
+int pg_discovery_parse(const char *text, size_t len, struct inst_conf **out, size_t *n,
+    char *err, size_t errlen);
+
+/* Deep-copies src into dst. Returns 0 or PG_ENOMEM (then dst holds nothing to free). */
+int inst_conf_copy(struct inst_conf *dst, const struct inst_conf *src);
+/* 1 when a and b describe the same endpoints (address, ports, TLS settings). */
+int inst_conf_same_endpoint(const struct inst_conf *a, const struct inst_conf *b);
+void inst_conf_clear(struct inst_conf *ic);
+void inst_conf_free_array(struct inst_conf *a, size_t n);
+
+const char *inst_admin_name(enum inst_admin a);
+const char *probe_check_name(enum probe_check c);
+
+#endif
