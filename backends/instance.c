@@ -1,0 +1,297 @@
+#include "backends/instance.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct registry {
+	struct instance *head;	/* in configuration order: config first, then discovery */
+	struct reg_hooks hooks;
+};
+
+static const char *const state_names[] = { "unknown", "up", "down", "draining", "maint" };
+static const char *const health_names[] = { "unknown", "up", "down" };
+static const char *const source_names[] = { "config", "discovery" };
+
+const char *
+inst_state_name(enum inst_state s)
+{
+	return (unsigned)s < 5 ? state_names[s] : "?";
+}
+
+const char *
+inst_health_name(enum inst_health h)
+{
+	return (unsigned)h < 3 ? health_names[h] : "?";
+}
+
+const char *
+inst_source_name(enum inst_source s)
+{
+	return (unsigned)s < 2 ? source_names[s] : "?";
+}
+
+enum inst_state
+inst_state(const struct instance *in)
+{
+	if (in->conf.admin == INST_MAINT)
+		return INST_S_MAINT;
+	if (in->conf.admin == INST_DRAINING)
+		return INST_S_DRAINING;
+	switch (in->health) {
+	case HEALTH_UP: return INST_S_UP;
+	case HEALTH_DOWN: return INST_S_DOWN;
+	default: return INST_S_UNKNOWN;
+	}
+}
+
+/*
+ * The one place the reported state changes: called after health or admin state moved, with the
+ * state as it was before. Logs "instance ID: old -> new (reason)" at info; the reason is kept
+ * for /status only when the state changed, so it always explains the state shown.
+ */
+static void
+note_state(struct instance *in, enum inst_state before, const char *reason)
+{
+	enum inst_state now = inst_state(in);
+	char prefix[PG_ID_MAX + 16];
+
+	if (now == before)
+		return;
+	snprintf(in->reason, sizeof(in->reason), "%s", reason);
+	in->since_ms = pg_wall_ms();
+	in->transitions++;
+	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
+	LOG_INFO(prefix, "%s -> %s (%s)", inst_state_name(before), inst_state_name(now), reason);
+}
+
+void
+inst_set_health(struct instance *in, enum inst_health h, const char *reason)
+{
+	enum inst_state before = inst_state(in);
+
+	in->health = h;
+	note_state(in, before, reason);
+}
+
+void
+inst_ref(struct instance *in)
+{
+	in->refs++;
+}
+
+void
+inst_unref(struct instance *in)
+{
+	if (in == NULL || --in->refs > 0)
+		return;
+	inst_conf_clear(&in->conf);
+	free(in);
+}
+
+struct registry *
+reg_new(void)
+{
+	return calloc(1, sizeof(struct registry));
+}
+
+void
+reg_set_hooks(struct registry *reg, const struct reg_hooks *hooks)
+{
+	reg->hooks = *hooks;
+}
+
+struct instance *
+reg_first(struct registry *reg)
+{
+	return reg->head;
+}
+
+struct instance *
+reg_find(struct registry *reg, const char *id)
+{
+	for (struct instance *in = reg->head; in != NULL; in = in->next) {
+		if (strcmp(in->conf.id, id) == 0)
+			return in;
+	}
+	return NULL;
+}
+
+size_t
+reg_count(struct registry *reg)
+{
+	size_t n = 0;
+
+	for (struct instance *in = reg->head; in != NULL; in = in->next)
+		n++;
+	return n;
+}
+
+size_t
+reg_count_up(struct registry *reg)
+{
+	size_t n = 0;
+
+	for (struct instance *in = reg->head; in != NULL; in = in->next)
+		n += inst_state(in) == INST_S_UP;
+	return n;
+}
+
+static void
+unlink_instance(struct registry *reg, struct instance *victim)
+{
+	for (struct instance **pp = &reg->head; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == victim) {
+			*pp = victim->next;
+			victim->next = NULL;
+			return;
+		}
+	}
+}
+
+static void
+remove_instance(struct registry *reg, struct instance *in, const char *why)
+{
+	char prefix[PG_ID_MAX + 16];
+
+	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
+	LOG_INFO(prefix, "removed (%s)", why);
+	unlink_instance(reg, in);
+	in->removed = 1;
+	if (reg->hooks.removed != NULL)
+		reg->hooks.removed(reg->hooks.arg, in);
+	inst_unref(in);
+}
+
+static int
+add_instance(struct registry *reg, enum inst_source source, const struct inst_conf *ic)
+{
+	struct instance *in = calloc(1, sizeof(*in)), **tail;
+	char prefix[PG_ID_MAX + 16];
+
+	if (in == NULL || inst_conf_copy(&in->conf, ic) != 0) {
+		free(in);
+		return PG_ENOMEM;
+	}
+	in->source = source;
+	in->health = HEALTH_UNKNOWN;
+	in->since_ms = pg_wall_ms();
+	in->refs = 1;
+	snprintf(in->reason, sizeof(in->reason), "not probed yet");
+	/* Config instances come before discovery ones so /status reads in a stable order. */
+	for (tail = &reg->head; *tail != NULL; tail = &(*tail)->next) {
+		if (source == INST_SRC_CONFIG && (*tail)->source == INST_SRC_DISCOVERY)
+			break;
+	}
+	in->next = *tail;
+	*tail = in;
+	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
+	LOG_INFO(prefix, "added from %s: %s ssh %u, %s %u, admin state %s", inst_source_name(source),
+	    ic->address, ic->ssh_port, ic->http_tls ? "https" : "http", ic->http_port,
+	    inst_admin_name(ic->admin));
+	if (reg->hooks.added != NULL)
+		reg->hooks.added(reg->hooks.arg, in);
+	return 0;
+}
+
+/* Replaces in's configuration with ic (same id). */
+static int
+update_instance(struct registry *reg, struct instance *in, enum inst_source source,
+    const struct inst_conf *ic)
+{
+	enum inst_state before = inst_state(in);
+	int endpoint = !inst_conf_same_endpoint(&in->conf, ic);
+	struct inst_conf copy;
+	char prefix[PG_ID_MAX + 16], why[96];
+
+	if (inst_conf_copy(&copy, ic) != 0)
+		return PG_ENOMEM;
+	inst_conf_clear(&in->conf);
+	in->conf = copy;
+	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
+	if (in->source != source) {
+		LOG_NOTICE(prefix, "now defined by the %s file, which wins over %s",
+		    inst_source_name(source), inst_source_name(in->source));
+		in->source = source;
+	}
+	if (endpoint) {
+		/* New address or ports: what we knew of the old endpoint's health says nothing. */
+		LOG_INFO(prefix, "endpoint changed to %s ssh %u, %s %u; health reset", ic->address,
+		    ic->ssh_port, ic->http_tls ? "https" : "http", ic->http_port);
+		in->health = HEALTH_UNKNOWN;
+		note_state(in, before, "endpoint changed");
+	} else if (inst_state(in) != before) {
+		snprintf(why, sizeof(why), "admin state %s from %s", inst_admin_name(ic->admin),
+		    inst_source_name(source));
+		note_state(in, before, why);
+	}
+	if (reg->hooks.changed != NULL)
+		reg->hooks.changed(reg->hooks.arg, in, endpoint);
+	return 0;
+}
+
+static int
+conf_equal(const struct inst_conf *a, const struct inst_conf *b)
+{
+	if (!inst_conf_same_endpoint(a, b) || a->capacity != b->capacity || a->admin != b->admin ||
+	    a->nlabels != b->nlabels)
+		return 0;
+	for (size_t i = 0; i < a->nlabels; i++) {
+		if (strcmp(a->labels[i].key, b->labels[i].key) != 0 ||
+		    strcmp(a->labels[i].value, b->labels[i].value) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+int
+reg_apply(struct registry *reg, enum inst_source source, const struct inst_conf *list, size_t n)
+{
+	struct instance *in, *next;
+	int r = 0;
+
+	/* Removals first, so an id that moves between sources is never listed twice. */
+	for (in = reg->head; in != NULL; in = next) {
+		int keep = 0;
+		next = in->next;
+		if (in->source != source)
+			continue;
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = strcmp(list[i].id, in->conf.id) == 0;
+		if (!keep)
+			remove_instance(reg, in, source == INST_SRC_CONFIG ? "no longer in the config" :
+			    "no longer in the discovery file");
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		in = reg_find(reg, list[i].id);
+		if (in == NULL) {
+			r = add_instance(reg, source, &list[i]);
+		} else if (in->source == INST_SRC_CONFIG && source == INST_SRC_DISCOVERY) {
+			char prefix[PG_ID_MAX + 16];
+			snprintf(prefix, sizeof(prefix), "instance %s", list[i].id);
+			LOG_WARN(prefix, "discovery entry ignored: the id is defined in the config file");
+		} else if (in->source != source || !conf_equal(&in->conf, &list[i])) {
+			r = update_instance(reg, in, source, &list[i]);
+		}
+	}
+	return r;
+}
+
+void
+reg_free(struct registry *reg)
+{
+	struct instance *in, *next;
+
+	if (reg == NULL)
+		return;
+	for (in = reg->head; in != NULL; in = next) {
+		next = in->next;
+		in->removed = 1;
+		in->next = NULL;
+		inst_unref(in);
+	}
+	free(reg);
+}

@@ -1,0 +1,526 @@
+/*
+ * The admin listener's HTTP/1.1 server. Small on purpose: GET and HEAD of four paths, keep-alive,
+ * pipelined requests answered in order (responses are queued on the stream in request order), and
+ * hard limits on everything a client controls.
+ */
+#include "health/ops.h"
+#include "core/addr.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPS_MAX_HEADER_BYTES (8u << 10)	/* request line + headers; more is 431 */
+#define OPS_MAX_URL (2u << 10)			/* more is 414 */
+#define OPS_MAX_QUEUED (4u << 20)		/* unread responses a client may pile up */
+#define OPS_MAX_LISTENERS 16
+
+struct ops_listener {
+	uv_tcp_t tcp;
+	struct ops_server *srv;
+	char addr[PG_ADDRSTRLEN];
+};
+
+struct ops_server {
+	uv_loop_t *loop;
+	struct ops_env *env;
+	struct ops_listener *listeners;
+	size_t nlisteners;
+	struct ops_conn *conns;		/* open connections, for ops_stop */
+	size_t nconns;
+	uint32_t max_conns, timeout_ms;
+	int stopping;
+	size_t closing;			/* handles of the server itself still closing */
+};
+
+enum conn_state { CONN_READING, CONN_CLOSING };
+
+struct ops_conn {
+	struct ops_server *srv;
+	struct ops_conn *prev, *next;
+	uv_tcp_t tcp;
+	uv_timer_t timer;		/* request timeout: a request must complete in time */
+	enum conn_state state;
+	int closes;
+	char peer[PG_ADDRSTRLEN + 8];
+	llhttp_t parser;
+	llhttp_settings_t settings;
+	char url[OPS_MAX_URL + 1];
+	size_t url_len;
+	size_t header_bytes;		/* bytes of the current request before its headers ended */
+	int headers_done;
+	int in_request;			/* between message begin and complete */
+	int too_long;			/* 414 or 431: which limit the client hit */
+	size_t queued;			/* response bytes written but not yet flushed */
+	int close_after_write;
+};
+
+struct ops_write {
+	uv_write_t req;
+	struct ops_conn *conn;
+	size_t len;
+	uint8_t data[];
+};
+
+static const char *
+status_text(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Unknown";
+}
+
+static void
+on_conn_closed(uv_handle_t *h)
+{
+	struct ops_conn *c = h->data;
+	struct ops_server *s = c->srv;
+
+	if (--c->closes > 0)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->nconns--;
+	free(c);
+	if (s->stopping && s->nconns == 0 && s->closing == 0)
+		free(s);
+}
+
+/* The one place a connection dies. Pending writes complete (with ECANCELED) before the close cb. */
+static void
+conn_close(struct ops_conn *c)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	c->state = CONN_CLOSING;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct ops_write *w = req->data;
+	struct ops_conn *c = w->conn;
+
+	c->queued -= w->len;
+	free(w);
+	if (status != 0 || (c->close_after_write && c->queued == 0))
+		conn_close(c);
+}
+
+static int
+conn_write(struct ops_conn *c, const void *p, size_t len)
+{
+	struct ops_write *w;
+	uv_buf_t b;
+	int r;
+
+	if (c->queued + len > OPS_MAX_QUEUED) {
+		LOG_NOTICE(c->peer, "client does not read its responses; closing");
+		conn_close(c);
+		return PG_ETOOBIG;
+	}
+	if ((w = malloc(sizeof(*w) + len)) == NULL)
+		return PG_ENOMEM;
+	w->conn = c;
+	w->len = len;
+	w->req.data = w;
+	memcpy(w->data, p, len);
+	b = uv_buf_init((char *)w->data, (unsigned)len);
+	if ((r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) != 0) {
+		free(w);
+		return r;
+	}
+	c->queued += len;
+	return 0;
+}
+
+/* Sends one complete response. head=1 omits the body (HEAD). */
+static void
+respond(struct ops_conn *c, int code, const char *ctype, const struct pg_buf *body, int head,
+    int keep_alive)
+{
+	struct pg_buf out;
+	size_t blen = body != NULL ? body->len : 0;
+
+	c->srv->env->counters.requests[code / 100 >= 1 && code / 100 <= 5 ? code / 100 : 5]++;
+	pg_buf_init(&out, OPS_MAX_QUEUED);
+	if (pg_buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n", code,
+	    status_text(code), ctype, blen, code == 405 ? "Allow: GET, HEAD\r\n" : "",
+	    keep_alive ? "" : "Connection: close\r\n") != 0 ||
+	    (!head && blen > 0 && pg_buf_append(&out, body->p, blen) != 0)) {
+		pg_buf_free(&out);
+		conn_close(c);
+		return;
+	}
+	if (!keep_alive)
+		c->close_after_write = 1;
+	if (conn_write(c, out.p, out.len) != 0)
+		conn_close(c);
+	pg_buf_free(&out);
+}
+
+static void
+respond_text(struct ops_conn *c, int code, const char *text, int head, int keep_alive)
+{
+	struct pg_buf body;
+
+	pg_buf_init(&body, 4096);
+	if (pg_buf_append_str(&body, text) != 0) {
+		conn_close(c);
+		return;
+	}
+	respond(c, code, "text/plain; charset=utf-8", &body, head, keep_alive);
+	pg_buf_free(&body);
+}
+
+/* A request we will not parse further: answer it and close. */
+static void
+reject(struct ops_conn *c, int code, const char *why)
+{
+	char text[160];
+
+	c->srv->env->counters.bad_requests++;
+	LOG_NOTICE(c->peer, "%d %s: %s; closing", code, status_text(code), why);
+	snprintf(text, sizeof(text), "%d %s\n", code, status_text(code));
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	respond_text(c, code, text, 0, 0);
+}
+
+static void
+route(struct ops_conn *c)
+{
+	struct ops_env *env = c->srv->env;
+	int method = llhttp_get_method(&c->parser);
+	int head = method == HTTP_HEAD;
+	int keep = llhttp_should_keep_alive(&c->parser);
+	size_t plen = strcspn(c->url, "?");
+	struct pg_buf body;
+	int r;
+
+#define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(c->url, lit, plen) == 0)
+	if (!PATH_IS("/healthz") && !PATH_IS("/readyz") && !PATH_IS("/status") &&
+	    !PATH_IS("/metrics")) {
+		respond_text(c, 404, "not found: try /healthz, /readyz, /status, /metrics\n", head, keep);
+		return;
+	}
+	if (method != HTTP_GET && !head) {
+		respond_text(c, 405, "method not allowed\n", head, keep);
+		return;
+	}
+	if (PATH_IS("/healthz")) {
+		respond_text(c, 200, "ok\n", head, keep);
+	} else if (PATH_IS("/readyz")) {
+		size_t up = reg_count_up(env->reg);
+		char text[64];
+		snprintf(text, sizeof(text), up > 0 ? "ready: %zu instance%s up\n" :
+		    "not ready: no instance up\n", up, up == 1 ? "" : "s");
+		respond_text(c, up > 0 ? 200 : 503, text, head, keep);
+	} else {
+		int status = PATH_IS("/status");
+		pg_buf_init(&body, 64u << 20);
+		r = status ? ops_render_status(env, &body) : ops_render_metrics(env, &body);
+		if (r != 0)
+			respond_text(c, 500, "internal error\n", head, keep);
+		else
+			respond(c, 200, status ? "application/json" :
+			    "text/plain; version=0.0.4; charset=utf-8", &body, head, keep);
+		pg_buf_free(&body);
+	}
+#undef PATH_IS
+}
+
+/* --- llhttp callbacks: data callbacks may fire several times per token ------------------------ */
+
+static void on_timeout(uv_timer_t *t);
+
+static int
+on_message_begin(llhttp_t *p)
+{
+	struct ops_conn *c = p->data;
+
+	c->url_len = 0;
+	c->too_long = 0;
+	c->header_bytes = 0;
+	c->headers_done = 0;
+	c->in_request = 1;
+	/* The clock runs from the first byte of a request to its end (slowloris). */
+	uv_timer_start(&c->timer, on_timeout, c->srv->timeout_ms, 0);
+	return 0;
+}
+
+/* Counts request-line and header bytes as llhttp hands them over, in however many pieces. */
+static int
+count_header_bytes(struct ops_conn *c, size_t len)
+{
+	c->header_bytes += len;
+	if (c->header_bytes > OPS_MAX_HEADER_BYTES) {
+		c->too_long = 431;
+		return HPE_USER;
+	}
+	return 0;
+}
+
+static int
+on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct ops_conn *c = p->data;
+
+	if (len > OPS_MAX_URL - c->url_len) {
+		c->too_long = 414;
+		return HPE_USER;
+	}
+	memcpy(c->url + c->url_len, at, len);
+	c->url_len += len;
+	c->url[c->url_len] = '\0';
+	return count_header_bytes(c, len);
+}
+
+static int
+on_header_data(llhttp_t *p, const char *at, size_t len)
+{
+	return count_header_bytes(p->data, len);
+}
+
+static int
+on_headers_complete(llhttp_t *p)
+{
+	struct ops_conn *c = p->data;
+
+	c->headers_done = 1;
+	return 0;
+}
+
+static int
+on_message_complete(llhttp_t *p)
+{
+	struct ops_conn *c = p->data;
+
+	if (c->state != CONN_READING)
+		return HPE_PAUSED;
+	c->in_request = 0;
+	route(c);
+	/* Between requests the same timeout bounds how long an idle keep-alive may linger. */
+	if (c->state == CONN_READING)
+		uv_timer_start(&c->timer, on_timeout, c->srv->timeout_ms, 0);
+	return c->close_after_write || c->state != CONN_READING ? HPE_PAUSED : 0;
+}
+
+static void
+on_timeout(uv_timer_t *t)
+{
+	struct ops_conn *c = t->data;
+
+	if (!c->in_request) {
+		LOG_DEBUG(c->peer, "idle for %u ms; closing", c->srv->timeout_ms);
+		conn_close(c);
+		return;
+	}
+	c->srv->env->counters.bad_requests++;
+	LOG_NOTICE(c->peer, "request not complete after %u ms; closing", c->srv->timeout_ms);
+	c->close_after_write = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	respond_text(c, 408, "408 Request Timeout\n", 0, 0);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char slab[16384];	/* one loop thread; consumed before the next read */
+
+	buf->base = slab;
+	buf->len = sizeof(slab);
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct ops_conn *c = s->data;
+	llhttp_errno_t e;
+	size_t len = (size_t)n;
+
+	if (c->state != CONN_READING || n == 0)
+		return;
+	if (n < 0) {
+		if (n != UV_EOF && n != UV_ECONNRESET)
+			LOG_NOTICE(c->peer, "read: %s", uv_strerror((int)n));
+		conn_close(c);
+		return;
+	}
+	e = llhttp_execute(&c->parser, buf->base, len);
+	if (e == HPE_OK)
+		return;
+	if (e == HPE_PAUSED) {
+		/* Paused after a response that closes the connection: read nothing more. */
+		uv_read_stop(s);
+		return;
+	}
+	if (e == HPE_USER && c->too_long == 414)
+		reject(c, 414, "request target over 2 KiB");
+	else if (e == HPE_USER && c->too_long == 431)
+		reject(c, 431, "request line and headers over 8 KiB");
+	else
+		reject(c, 400, llhttp_get_error_reason(&c->parser) != NULL ?
+		    llhttp_get_error_reason(&c->parser) : llhttp_errno_name(e));
+}
+
+static void
+on_connection(uv_stream_t *ls, int status)
+{
+	struct ops_listener *l = ls->data;
+	struct ops_server *s = l->srv;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct ops_conn *c;
+	char addr[PG_ADDRSTRLEN];
+
+	if (status != 0) {
+		LOG_WARN("admin", "accept on %s: %s", l->addr, uv_strerror(status));
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		LOG_ERR("admin", "out of memory accepting a connection");
+		return;
+	}
+	c->srv = s;
+	uv_tcp_init(s->loop, &c->tcp);
+	uv_timer_init(s->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->closes = 2;
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0)
+		snprintf(c->peer, sizeof(c->peer), "admin %s", pg_addr_format((struct sockaddr *)&ss,
+		    addr));
+	else
+		snprintf(c->peer, sizeof(c->peer), "admin ?");
+	if (s->nconns > s->max_conns) {
+		/* Over the limit: close at once rather than queue; the client may retry. */
+		s->env->counters.rejected_conns++;
+		LOG_NOTICE(c->peer, "over admin.max_connections (%u); closing", s->max_conns);
+		conn_close(c);
+		return;
+	}
+	s->env->counters.conns_total++;
+	llhttp_settings_init(&c->settings);
+	c->settings.on_message_begin = on_message_begin;
+	c->settings.on_url = on_url;
+	c->settings.on_header_field = on_header_data;
+	c->settings.on_header_value = on_header_data;
+	c->settings.on_headers_complete = on_headers_complete;
+	c->settings.on_message_complete = on_message_complete;
+	llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+	c->parser.data = c;
+	uv_timer_start(&c->timer, on_timeout, s->timeout_ms, 0);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+		conn_close(c);
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+	struct ops_listener *l = h->data;
+	struct ops_server *s = l->srv;
+
+	if (--s->closing == 0 && s->stopping) {
+		free(s->listeners);
+		s->listeners = NULL;
+		if (s->nconns == 0)
+			free(s);
+	}
+}
+
+int
+ops_start(uv_loop_t *loop, struct ops_env *env, const struct pg_config *cfg,
+    struct ops_server **out, char *err, size_t errlen)
+{
+	struct ops_server *s = calloc(1, sizeof(*s));
+	int r = 0;
+
+	if (s == NULL || (s->listeners = calloc(cfg->nlisten_admin, sizeof(*s->listeners))) == NULL) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return PG_ENOMEM;
+	}
+	s->loop = loop;
+	s->env = env;
+	s->max_conns = cfg->admin_max_connections;
+	s->timeout_ms = cfg->admin_request_timeout_ms;
+	for (size_t i = 0; i < cfg->nlisten_admin; i++) {
+		struct ops_listener *l = &s->listeners[i];
+		struct sockaddr_storage ss;
+
+		l->srv = s;
+		snprintf(l->addr, sizeof(l->addr), "%s", cfg->listen_admin[i]);
+		if ((r = pg_addr_parse_hostport(l->addr, &ss)) != 0) {
+			snprintf(err, errlen, "admin listener %s: %s", l->addr, pg_strerror(r));
+			break;
+		}
+		uv_tcp_init(loop, &l->tcp);
+		l->tcp.data = l;
+		s->nlisteners++;
+		if ((r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+		    (r = uv_listen((uv_stream_t *)&l->tcp, 128, on_connection)) != 0) {
+			snprintf(err, errlen, "admin listener %s: %s", l->addr, uv_strerror(r));
+			break;
+		}
+		LOG_INFO("admin", "listening on http://%s/ (healthz, readyz, status, metrics)", l->addr);
+	}
+	if (r != 0) {
+		ops_stop(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+ops_set_limits(struct ops_server *s, uint32_t max_connections, uint32_t timeout_ms)
+{
+	s->max_conns = max_connections;
+	s->timeout_ms = timeout_ms;
+}
+
+void
+ops_stop(struct ops_server *s)
+{
+	if (s == NULL)
+		return;
+	s->stopping = 1;
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		s->closing++;
+		uv_close((uv_handle_t *)&s->listeners[i].tcp, on_listener_closed);
+	}
+	for (struct ops_conn *c = s->conns; c != NULL; c = c->next)
+		conn_close(c);
+	if (s->closing == 0) {
+		free(s->listeners);
+		if (s->nconns == 0)
+			free(s);
+	}
+}

@@ -1,0 +1,291 @@
+/*
+ * What /status and /metrics say. Kept apart from the HTTP server so unit tests can render them from
+ * a registry they built by hand.
+ */
+#include "core/clock.h"
+#include "core/err.h"
+#include "health/ops.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cJSON *
+time_item(int64_t ms)
+{
+	char buf[PG_TIMESTR];
+
+	return cJSON_CreateString(pg_time_format(ms, buf));
+}
+
+static cJSON *
+check_item(const struct probe_result *r, enum probe_check k)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	if (r == NULL || !r->ran) {
+		cJSON_AddNullToObject(o, "ok");
+		cJSON_AddNullToObject(o, "latency_ms");
+		cJSON_AddNullToObject(o, "at");
+		cJSON_AddNullToObject(o, "error");
+		return o;
+	}
+	cJSON_AddBoolToObject(o, "ok", r->ok);
+	/* Round to microseconds: more digits would be noise. */
+	cJSON_AddNumberToObject(o, "latency_ms", (double)(int64_t)(r->latency_ms * 1000 + 0.5) / 1000);
+	cJSON_AddItemToObject(o, "at", time_item(r->at_ms));
+	if (r->ok)
+		cJSON_AddNullToObject(o, "error");
+	else
+		cJSON_AddStringToObject(o, "error", r->error);
+	if (k == PROBE_SSH && r->ok)
+		cJSON_AddStringToObject(o, "ident", r->ident);
+	if (k == PROBE_HTTP && r->http_status != 0)
+		cJSON_AddNumberToObject(o, "status", r->http_status);
+	return o;
+}
+
+static cJSON *
+instance_item(const struct ops_env *env, const struct instance *in)
+{
+	const struct inst_conf *ic = &in->conf;
+	const struct probe_result *res = probe_results(in);
+	cJSON *o = cJSON_CreateObject(), *labels, *checks;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "id", ic->id);
+	cJSON_AddStringToObject(o, "address", ic->address);
+	cJSON_AddNumberToObject(o, "ssh_port", ic->ssh_port);
+	cJSON_AddNumberToObject(o, "http_port", ic->http_port);
+	cJSON_AddStringToObject(o, "http_scheme", ic->http_tls ? "https" : "http");
+	cJSON_AddStringToObject(o, "source", inst_source_name(in->source));
+	cJSON_AddStringToObject(o, "state", inst_state_name(inst_state(in)));
+	cJSON_AddStringToObject(o, "health", inst_health_name(in->health));
+	cJSON_AddStringToObject(o, "admin_state", inst_admin_name(ic->admin));
+	cJSON_AddItemToObject(o, "since", time_item(in->since_ms));
+	cJSON_AddStringToObject(o, "reason", in->reason);
+	cJSON_AddNumberToObject(o, "capacity", ic->capacity);
+	labels = cJSON_AddObjectToObject(o, "labels");
+	for (size_t i = 0; labels != NULL && i < ic->nlabels; i++)
+		cJSON_AddStringToObject(labels, ic->labels[i].key, ic->labels[i].value);
+	/* No user is routed yet in this version: the list fills when the front doors pin users. */
+	cJSON_AddArrayToObject(o, "users");
+	checks = cJSON_AddObjectToObject(o, "checks");
+	for (int k = 0; checks != NULL && k < PROBE_NCHECKS; k++) {
+		if (env->prober != NULL && prober_check_enabled(env->prober, (enum probe_check)k))
+			cJSON_AddItemToObject(checks, probe_check_name((enum probe_check)k),
+			    check_item(res != NULL ? &res[k] : NULL, (enum probe_check)k));
+	}
+	return o;
+}
+
+int
+ops_render_status(const struct ops_env *env, struct pg_buf *out)
+{
+	cJSON *root = cJSON_CreateObject(), *arr;
+	char *text = NULL;
+	int r = PG_ENOMEM;
+
+	if (root == NULL)
+		return PG_ENOMEM;
+	cJSON_AddStringToObject(root, "version", PG_VERSION);
+	cJSON_AddItemToObject(root, "now", time_item(pg_wall_ms()));
+	cJSON_AddItemToObject(root, "started", time_item(env->started_ms));
+	cJSON_AddBoolToObject(root, "ready", reg_count_up(env->reg) > 0);
+	if ((arr = cJSON_AddArrayToObject(root, "instances")) == NULL)
+		goto out;
+	for (struct instance *in = reg_first(env->reg); in != NULL; in = in->next) {
+		cJSON *item = instance_item(env, in);
+		if (item == NULL || !cJSON_AddItemToArray(arr, item)) {
+			cJSON_Delete(item);
+			goto out;
+		}
+	}
+	/* cJSON drops members it could not allocate silently; print failing is our only signal. */
+	if ((text = cJSON_PrintUnformatted(root)) == NULL)
+		goto out;
+	r = pg_buf_append_str(out, text);
+	if (r == 0)
+		r = pg_buf_append(out, "\n", 1);
+out:
+	free(text);
+	cJSON_Delete(root);
+	return r;
+}
+
+/*
+ * Label values are escaped per the exposition format: backslash, double quote and newline. Instance
+ * ids are restricted to [A-Za-z0-9._-] by the config, so only label values from elsewhere need it.
+ */
+static int
+label_value(struct pg_buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; *s != '\0' && r == 0; s++) {
+		if (*s == '\\' || *s == '"')
+			r = pg_buf_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			r = pg_buf_append_str(b, "\\n");
+		else
+			r = pg_buf_append(b, s, 1);
+	}
+	return r;
+}
+
+#define EMIT(...) do { if ((r = pg_buf_printf(out, __VA_ARGS__)) != 0) return r; } while (0)
+
+static int
+family(struct pg_buf *out, const char *name, const char *type, const char *help)
+{
+	return pg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int
+ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
+{
+	static const char *const klass[] = { "", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	const struct ops_counters *c = &env->counters;
+	struct instance *in;
+	int r;
+
+	if ((r = family(out, "poolgate_build_info", "gauge", "Version of poolgate.")) != 0)
+		return r;
+	EMIT("poolgate_build_info{version=\"%s\"} 1\n", PG_VERSION);
+	if ((r = family(out, "poolgate_start_time_seconds", "gauge",
+	    "Start time of the process since the epoch in seconds.")) != 0)
+		return r;
+	EMIT("poolgate_start_time_seconds %.3f\n", (double)env->started_ms / 1000);
+
+	if ((r = family(out, "poolgate_instances", "gauge", "Instances by state.")) != 0)
+		return r;
+	for (int s = INST_S_UNKNOWN; s <= INST_S_MAINT; s++) {
+		size_t n = 0;
+		for (in = reg_first(env->reg); in != NULL; in = in->next)
+			n += inst_state(in) == (enum inst_state)s;
+		EMIT("poolgate_instances{state=\"%s\"} %zu\n", inst_state_name((enum inst_state)s), n);
+	}
+	if ((r = family(out, "poolgate_ready", "gauge",
+	    "1 when at least one instance is up (what /readyz says).")) != 0)
+		return r;
+	EMIT("poolgate_ready %d\n", reg_count_up(env->reg) > 0);
+
+	if ((r = family(out, "poolgate_instance_up", "gauge",
+	    "1 when the instance is up and active, else 0.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_up{instance=\"%s\"} %d\n", in->conf.id,
+		    inst_state(in) == INST_S_UP);
+	if ((r = family(out, "poolgate_instance_state", "gauge",
+	    "1 for the state the instance is in, 0 for the others.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next) {
+		for (int s = INST_S_UNKNOWN; s <= INST_S_MAINT; s++)
+			EMIT("poolgate_instance_state{instance=\"%s\",state=\"%s\"} %d\n", in->conf.id,
+			    inst_state_name((enum inst_state)s), inst_state(in) == (enum inst_state)s);
+	}
+	if ((r = family(out, "poolgate_instance_state_since_seconds", "gauge",
+	    "When the instance entered its state, since the epoch in seconds.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_state_since_seconds{instance=\"%s\"} %.3f\n", in->conf.id,
+		    (double)in->since_ms / 1000);
+	if ((r = family(out, "poolgate_instance_state_changes_total", "counter",
+	    "State changes of the instance since it was added.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_state_changes_total{instance=\"%s\"} %llu\n", in->conf.id,
+		    (unsigned long long)in->transitions);
+	if ((r = family(out, "poolgate_instance_capacity_users", "gauge",
+	    "Configured user capacity of the instance.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_capacity_users{instance=\"%s\"} %u\n", in->conf.id,
+		    in->conf.capacity);
+	if ((r = family(out, "poolgate_instance_users", "gauge",
+	    "Users pinned to the instance.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_users{instance=\"%s\"} 0\n", in->conf.id);
+
+	if ((r = family(out, "poolgate_probe_total", "counter",
+	    "Completed health checks by instance, check and result.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next) {
+		const struct probe_result *res = probe_results(in);
+		for (int k = 0; res != NULL && k < PROBE_NCHECKS; k++) {
+			const char *name = probe_check_name((enum probe_check)k);
+			EMIT("poolgate_probe_total{instance=\"%s\",check=\"%s\",result=\"ok\"} %llu\n",
+			    in->conf.id, name, (unsigned long long)res[k].ok_total);
+			EMIT("poolgate_probe_total{instance=\"%s\",check=\"%s\",result=\"fail\"} %llu\n",
+			    in->conf.id, name, (unsigned long long)res[k].fail_total);
+		}
+	}
+	if ((r = family(out, "poolgate_probe_latency_seconds", "gauge",
+	    "Latency of the last completed health check.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next) {
+		const struct probe_result *res = probe_results(in);
+		for (int k = 0; res != NULL && k < PROBE_NCHECKS; k++) {
+			if (res[k].ran)
+				EMIT("poolgate_probe_latency_seconds{instance=\"%s\",check=\"%s\"} %.6f\n",
+				    in->conf.id, probe_check_name((enum probe_check)k),
+				    res[k].latency_ms / 1000);
+		}
+	}
+	if ((r = family(out, "poolgate_instance_label_info", "gauge",
+	    "Labels of the instance, one series per label.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next) {
+		for (size_t i = 0; i < in->conf.nlabels; i++) {
+			EMIT("poolgate_instance_label_info{instance=\"%s\",label=\"", in->conf.id);
+			if ((r = label_value(out, in->conf.labels[i].key)) != 0)
+				return r;
+			EMIT("\",value=\"");
+			if ((r = label_value(out, in->conf.labels[i].value)) != 0)
+				return r;
+			EMIT("\"} 1\n");
+		}
+	}
+
+	if ((r = family(out, "poolgate_config_reloads_total", "counter",
+	    "Config reloads (SIGHUP) by result.")) != 0)
+		return r;
+	EMIT("poolgate_config_reloads_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)c->reloads_ok);
+	EMIT("poolgate_config_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)c->reloads_failed);
+	if (env->discovery != NULL) {
+		struct discovery_stats ds = discovery_get_stats(env->discovery);
+		if ((r = family(out, "poolgate_discovery_loads_total", "counter",
+		    "Reads of the discovery file by result.")) != 0)
+			return r;
+		EMIT("poolgate_discovery_loads_total{result=\"ok\"} %llu\n",
+		    (unsigned long long)ds.loads_ok);
+		EMIT("poolgate_discovery_loads_total{result=\"error\"} %llu\n",
+		    (unsigned long long)ds.loads_failed);
+	}
+	if ((r = family(out, "poolgate_admin_requests_total", "counter",
+	    "Requests answered on the admin listener by status class.")) != 0)
+		return r;
+	for (int i = 1; i <= 5; i++)
+		EMIT("poolgate_admin_requests_total{code=\"%s\"} %llu\n", klass[i],
+		    (unsigned long long)c->requests[i]);
+	if ((r = family(out, "poolgate_admin_bad_requests_total", "counter",
+	    "Admin connections closed for a malformed request or a limit.")) != 0)
+		return r;
+	EMIT("poolgate_admin_bad_requests_total %llu\n", (unsigned long long)c->bad_requests);
+	if ((r = family(out, "poolgate_admin_connections_total", "counter",
+	    "Admin connections accepted.")) != 0)
+		return r;
+	EMIT("poolgate_admin_connections_total %llu\n", (unsigned long long)c->conns_total);
+	if ((r = family(out, "poolgate_admin_rejected_connections_total", "counter",
+	    "Admin connections refused over admin.max_connections.")) != 0)
+		return r;
+	EMIT("poolgate_admin_rejected_connections_total %llu\n",
+	    (unsigned long long)c->rejected_conns);
+	return 0;
+}

@@ -1,0 +1,280 @@
+#include "proxy/app.h"
+#include "backends/discovery.h"
+#include "backends/instance.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/fileread.h"
+#include "core/log.h"
+#include "health/ops.h"
+#include "health/probe.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct app {
+	uv_loop_t loop;
+	const char *config_path;	/* NULL when running on the embedded defaults */
+	struct pg_config *cfg;
+	struct registry *reg;
+	struct discovery *discovery;
+	struct prober *prober;
+	struct ops_server *ops;
+	struct ops_env env;
+	uv_signal_t sigterm, sigint, sighup;
+	int stopping;
+	int reloading, reload_again;
+};
+
+static void
+apply_logging(const struct pg_config *cfg)
+{
+	pg_log_setup(cfg->log_level, cfg->log_format);
+}
+
+/* Creates state_dir (and its parents) with mode 0700 if missing. Nothing uses it yet but later
+ * subsystems (pins, keys, certificates) will; a failure is only a warning for now. */
+static void
+ensure_state_dir(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+			*p = '\0';
+			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+				LOG_WARN("state", "cannot create %s: %s", buf, strerror(errno));
+				return;
+			}
+			*p = saved;
+			if (saved == '\0')
+				break;
+		}
+	}
+}
+
+static int
+start_discovery(struct app *a, const struct pg_config *cfg)
+{
+	int r;
+
+	a->discovery = NULL;
+	if (cfg->discovery_file == NULL)
+		return 0;
+	r = discovery_start(&a->loop, a->reg, cfg->discovery_file, cfg->discovery_poll_ms,
+	    &a->discovery);
+	if (r != 0)
+		LOG_ERR("discovery", "cannot watch %s: %s", cfg->discovery_file, pg_strerror(r));
+	a->env.discovery = a->discovery;
+	return r;
+}
+
+static int
+streq_null(const char *x, const char *y)
+{
+	return (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
+}
+
+/* Puts a validated new config in force. Settings that need a restart are named in a warning. */
+static void
+apply_reload(struct app *a, struct pg_config *nc)
+{
+	struct pg_config *old = a->cfg;
+	int same_listen = nc->nlisten_admin == old->nlisten_admin;
+
+	for (size_t i = 0; same_listen && i < nc->nlisten_admin; i++)
+		same_listen = strcmp(nc->listen_admin[i], old->listen_admin[i]) == 0;
+	if (!same_listen)
+		LOG_WARN("reload", "listen.admin changed: the new address takes effect at restart");
+	if (strcmp(nc->state_dir, old->state_dir) != 0)
+		LOG_WARN("reload", "state_dir changed: the new directory takes effect at restart");
+
+	apply_logging(nc);
+	if (prober_set_conf(a->prober, &nc->health) != 0)
+		LOG_ERR("reload", "out of memory applying health settings");
+	a->env.health_interval_ms = nc->health.interval_ms;
+	ops_set_limits(a->ops, nc->admin_max_connections, nc->admin_request_timeout_ms);
+	if (reg_apply(a->reg, INST_SRC_CONFIG, nc->instances, nc->ninstances) != 0)
+		LOG_ERR("reload", "out of memory applying instances");
+	if (!streq_null(nc->discovery_file, old->discovery_file) ||
+	    nc->discovery_poll_ms != old->discovery_poll_ms) {
+		discovery_stop(a->discovery);
+		a->env.discovery = a->discovery = NULL;
+		if (old->discovery_file != NULL && nc->discovery_file == NULL) {
+			/* Without a discovery file its instances have no source left. */
+			reg_apply(a->reg, INST_SRC_DISCOVERY, NULL, 0);
+		}
+		start_discovery(a, nc);
+	}
+	a->cfg = nc;
+	pg_config_free(old);
+	a->env.counters.reloads_ok++;
+	LOG_INFO("reload", "config %s in force: %zu configured instance%s", a->config_path,
+	    nc->ninstances, nc->ninstances == 1 ? "" : "s");
+}
+
+static void start_reload(struct app *a);
+
+static void
+on_config_read(void *arg, int status, const char *data, size_t len)
+{
+	struct app *a = arg;
+	struct pg_config *nc = NULL;
+	char err[512];
+
+	a->reloading = 0;
+	if (a->stopping)
+		return;
+	if (status != 0) {
+		a->env.counters.reloads_failed++;
+		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path,
+		    pg_strerror(status));
+	} else if (pg_config_parse(data, len, &nc, err, sizeof(err)) != 0) {
+		a->env.counters.reloads_failed++;
+		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path, err);
+	} else {
+		apply_reload(a, nc);
+	}
+	if (a->reload_again) {
+		a->reload_again = 0;
+		start_reload(a);
+	}
+}
+
+static void
+start_reload(struct app *a)
+{
+	int r;
+
+	if (a->config_path == NULL) {
+		LOG_NOTICE("reload", "running on the embedded defaults: no config file to re-read");
+		return;
+	}
+	if (a->reloading) {
+		a->reload_again = 1;	/* a SIGHUP during a reload reads the file once more after */
+		return;
+	}
+	LOG_INFO("reload", "re-reading %s", a->config_path);
+	if ((r = pg_fileread(&a->loop, a->config_path, PG_CONFIG_MAX_BYTES, on_config_read, a)) != 0) {
+		a->env.counters.reloads_failed++;
+		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path,
+		    pg_strerror(r));
+		return;
+	}
+	a->reloading = 1;
+}
+
+static void
+shutdown_app(struct app *a, const char *why)
+{
+	if (a->stopping) {
+		LOG_NOTICE("main", "%s again: already shutting down", why);
+		return;
+	}
+	a->stopping = 1;
+	LOG_INFO("main", "%s: shutting down", why);
+	ops_stop(a->ops);
+	a->ops = NULL;
+	discovery_stop(a->discovery);
+	a->env.discovery = a->discovery = NULL;
+	prober_stop(a->prober);
+	a->prober = a->env.prober = NULL;
+	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	uv_close((uv_handle_t *)&a->sigint, NULL);
+	uv_close((uv_handle_t *)&a->sighup, NULL);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct app *a = h->data;
+
+	if (signum == SIGHUP)
+		start_reload(a);
+	else
+		shutdown_app(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void
+on_walk(uv_handle_t *h, void *arg)
+{
+	LOG_ERR("main", "handle still open at exit: %s", uv_handle_type_name(uv_handle_get_type(h)));
+}
+
+int
+app_run(const char *config_path)
+{
+	struct app a;
+	char err[512];
+	int r, code = PG_EXIT_OK;
+
+	memset(&a, 0, sizeof(a));
+	a.config_path = config_path;
+	r = config_path != NULL ? pg_config_load(config_path, &a.cfg, err, sizeof(err)) :
+	    pg_config_default(&a.cfg);
+	if (r != 0) {
+		fprintf(stderr, "poolgate: %s\n", config_path != NULL ? err : pg_strerror(r));
+		return r == PG_ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_CONFIG;
+	}
+	apply_logging(a.cfg);
+	signal(SIGPIPE, SIG_IGN);
+	LOG_INFO("main", "poolgate %s starting with %s", PG_VERSION,
+	    config_path != NULL ? config_path : "the embedded defaults");
+	ensure_state_dir(a.cfg->state_dir);
+
+	if ((r = uv_loop_init(&a.loop)) != 0) {
+		LOG_ERR("main", "uv_loop_init: %s", uv_strerror(r));
+		pg_config_free(a.cfg);
+		return PG_EXIT_RUNTIME;
+	}
+	a.env.started_ms = pg_wall_ms();
+	a.env.health_interval_ms = a.cfg->health.interval_ms;
+	if ((a.reg = reg_new()) == NULL ||
+	    reg_apply(a.reg, INST_SRC_CONFIG, a.cfg->instances, a.cfg->ninstances) != 0 ||
+	    (a.prober = prober_new(&a.loop, a.reg, &a.cfg->health)) == NULL) {
+		LOG_ERR("main", "out of memory");
+		code = PG_EXIT_RUNTIME;
+		goto out;
+	}
+	a.env.reg = a.reg;
+	a.env.prober = a.prober;
+	if ((r = ops_start(&a.loop, &a.env, a.cfg, &a.ops, err, sizeof(err))) != 0) {
+		LOG_ERR("main", "cannot start: %s", err);
+		fprintf(stderr, "poolgate: cannot start: %s\n", err);
+		prober_stop(a.prober);
+		a.prober = NULL;
+		code = PG_EXIT_RUNTIME;
+		goto drain;
+	}
+	start_discovery(&a, a.cfg);
+	uv_signal_init(&a.loop, &a.sigterm);
+	uv_signal_init(&a.loop, &a.sigint);
+	uv_signal_init(&a.loop, &a.sighup);
+	a.sigterm.data = a.sigint.data = a.sighup.data = &a;
+	uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&a.sigint, on_signal, SIGINT);
+	uv_signal_start(&a.sighup, on_signal, SIGHUP);
+	LOG_INFO("main", "ready: %zu instance%s configured", reg_count(a.reg),
+	    reg_count(a.reg) == 1 ? "" : "s");
+drain:
+	uv_run(&a.loop, UV_RUN_DEFAULT);
+out:
+	if (uv_loop_close(&a.loop) == UV_EBUSY) {
+		uv_walk(&a.loop, on_walk, NULL);
+		code = code ? code : PG_EXIT_RUNTIME;
+	}
+	reg_free(a.reg);
+	pg_config_free(a.cfg);
+	if (code == PG_EXIT_OK)
+		LOG_INFO("main", "stopped");
+	return code;
+}

@@ -1,0 +1,65 @@
+/* poolgate: the single front door of a pool of data-science VMs. See README.md. */
+#include "core/config.h"
+#include "proxy/app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: poolgate [-c FILE]\n"
+	    "       poolgate --check-config FILE\n"
+	    "       poolgate --help | --version\n"
+	    "\n"
+	    "  -c, --config FILE     run with the JSON config FILE (default: embedded defaults)\n"
+	    "  --check-config FILE   validate FILE, print the first error, exit 0 (valid) or 2\n"
+	    "  -h, --help            this text\n"
+	    "  -V, --version         print the version\n"
+	    "\n"
+	    "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the config file.\n"
+	    "Reference: docs/config.md\n");
+}
+
+static int
+check_config(const char *path)
+{
+	struct pg_config *cfg;
+	char err[512];
+
+	if (pg_config_load(path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "poolgate: %s\n", err);
+		return PG_EXIT_CONFIG;
+	}
+	printf("%s: ok (%zu instance%s)\n", path, cfg->ninstances, cfg->ninstances == 1 ? "" : "s");
+	pg_config_free(cfg);
+	return PG_EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return PG_EXIT_OK;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("poolgate %s\n", PG_VERSION);
+			return PG_EXIT_OK;
+		} else if (strcmp(a, "--check-config") == 0 && i + 1 < argc && argc == 3) {
+			return check_config(argv[i + 1]);
+		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc &&
+		    config == NULL) {
+			config = argv[++i];
+		} else {
+			fprintf(stderr, "poolgate: unexpected argument \"%s\"\n\n", a);
+			usage(stderr);
+			return PG_EXIT_CONFIG;
+		}
+	}
+	return app_run(config);
+}
