@@ -155,6 +155,23 @@ def kill_tree(proc, sig=signal.SIGKILL, timeout=10.0):
         _reap(pids, timeout)
 
 
+def pause_tree(proc, pause=True):
+    """SIGSTOP (or SIGCONT) proc's process group and its descendants: a hung peer whose kernel
+    still completes TCP handshakes into the listen backlog but which never answers."""
+    if proc is None or proc.poll() is not None:
+        return
+    sig = signal.SIGSTOP if pause else signal.SIGCONT
+    try:
+        os.killpg(proc.pid, sig)
+    except OSError:
+        pass
+    for p in descendants(proc.pid):
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass
+
+
 def become_subreaper():
     """Makes this process the reaper of its orphaned descendants (prctl PR_SET_CHILD_SUBREAPER),
     so that sshd's connection children, which call setsid() and outlive a killed listener, are
@@ -210,6 +227,7 @@ class Sshd:
         self.log_path = os.path.join(workdir, "sshd.log")
         self.proc = None
         self.ident = None
+        self.paused = False
 
     def _prepare(self):
         become_subreaper()
@@ -271,8 +289,18 @@ class Sshd:
 
     def kill(self):
         """kill -9 of the listener, its group and its connection children."""
+        pause_tree(self.proc, False)
         kill_tree(self.proc, signal.SIGKILL)
         self.proc = None
+        self.paused = False
+
+    def pause(self):
+        pause_tree(self.proc, True)
+        self.paused = True
+
+    def resume(self):
+        pause_tree(self.proc, False)
+        self.paused = False
 
     stop = kill
 
@@ -298,6 +326,7 @@ class JupyterHub:
         self.pid_file = os.path.join(workdir, "jupyterhub.pid")
         self.proxy_pid_file = os.path.join(workdir, "proxy.pid")
         self.proc = None
+        self.paused = False
         self.proxy_token = os.urandom(16).hex()
 
     def _prepare(self):
@@ -368,8 +397,10 @@ class JupyterHub:
 
     def kill(self):
         """kill -9 of the hub and its configurable-http-proxy (same process group)."""
+        pause_tree(self.proc, False)
         kill_tree(self.proc, signal.SIGKILL)
         self.proc = None
+        self.paused = False
         # Both ports must be closed before a restart or a test that expects "refused".
         try:
             poll(lambda: not port_open(self.ip, self.http_port, 0.2)
@@ -379,6 +410,14 @@ class JupyterHub:
             pass
 
     stop = kill
+
+    def pause(self):
+        pause_tree(self.proc, True)
+        self.paused = True
+
+    def resume(self):
+        pause_tree(self.proc, False)
+        self.paused = False
 
     def restart(self):
         self.kill()
@@ -407,7 +446,10 @@ class Instance:
         return self
 
     def ensure_running(self):
-        """Restarts whatever a test killed."""
+        """Resumes whatever a test paused, restarts whatever it killed."""
+        for peer in (self.sshd, self.hub):
+            if peer.paused:
+                peer.resume()
         if not self.sshd.running():
             self.sshd.start()
         if not self.hub.running():
@@ -470,9 +512,10 @@ class BlackholeServer:
     """Accepts TCP connections on ip:port for each port and never sends a byte. Connections are
     held open until close()."""
 
-    def __init__(self, ip, ports, greeting=None):
-        """greeting: bytes sent to each client right after accept (then silence), or None."""
-        self.ip, self.greeting = ip, greeting
+    def __init__(self, ip, ports, greeting=None, byte_delay=0.0):
+        """greeting: bytes sent to each client right after accept (then silence), or None;
+        with byte_delay, one byte at a time that many seconds apart (a fragmenting peer)."""
+        self.ip, self.greeting, self.byte_delay = ip, greeting, byte_delay
         self.socks, self.conns = [], []
         self._stop = threading.Event()
         for port in ports:
@@ -492,10 +535,23 @@ class BlackholeServer:
                 try:
                     c, _ = s.accept()
                     self.conns.append(c)
-                    if self.greeting:
+                    if self.greeting and self.byte_delay:
+                        threading.Thread(target=self._trickle, args=(c,), daemon=True).start()
+                    elif self.greeting:
                         c.sendall(self.greeting)
                 except OSError:
                     pass
+
+    def _trickle(self, c):
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for b in self.greeting:
+                if self._stop.is_set():
+                    return
+                c.sendall(bytes([b]))
+                time.sleep(self.byte_delay)
+        except OSError:
+            pass
 
     def close(self):
         self._stop.set()

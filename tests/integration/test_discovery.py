@@ -106,3 +106,27 @@ def test_id_clash_with_config_is_refused(pool, make_poolgate):
     mine = [i for i in s["instances"] if i["id"] == "demo-1"]
     assert len(mine) == 1, s
     assert mine[0]["source"] == "config" and mine[0]["address"] == "127.0.0.2", mine
+
+
+def test_missing_file_at_start_then_created(pool, make_poolgate):
+    g = make_poolgate([pool[0].config()], discovery=True, start=False)
+    import os
+    os.unlink(g.discovery_path)
+    g.start()
+    assert g.get("/healthz").status == 200
+    assert ids(g.status()) == ["demo-1"]
+    g.write_discovery([pool[1].config(id="disc-2")])
+    g.wait_state("disc-2", "up", appear_budget(g))
+
+
+def test_many_discovered_instances(pool, make_poolgate):
+    many = [dict(pool[1].config(), id="d-%03d" % n, address="127.0.2.%d" % n)
+            for n in range(1, 101)]
+    g = make_poolgate([pool[0].config()], discovery=True)
+    g.write_discovery(many + [pool[1].config(id="disc-real")])
+    g.wait_for(lambda s: len(s["instances"]) == 102, appear_budget(g),
+               what="102 instances listed")
+    g.wait_state("disc-real", "up", appear_budget(g))
+    g.write_discovery(many[:10])
+    g.wait_for(lambda s: len(s["instances"]) == 11, appear_budget(g), what="down to 11")
+    assert g.alive()

@@ -242,3 +242,27 @@ def test_draining_and_maint_are_not_ready(pool, make_poolgate):
     r = g.get("/readyz")
     assert r.status == 503, r
     assert s["ready"] is False
+
+
+def test_hysteresis_counts_rounds(pool, make_poolgate):
+    """With rise = fall = 4, a state change needs four consecutive rounds after the first one:
+    neither a single failed round nor a single good one flips the state."""
+    h = {"interval_ms": 300, "timeout_ms": 200, "rise": 4, "fall": 4, "jitter_pct": 10}
+    g = make_poolgate([inst.config() for inst in pool], health=h)
+    g.wait_for(P.all_up(IDS), P.first_round_budget(g.health, SLACK))
+
+    t0 = time.monotonic()
+    pool[0].sshd.kill()
+    g.wait_for(lambda s: g.instance("demo-1", s)["state"] == "down",
+               P.down_budget(g.health, SLACK), interval=0.02, what="demo-1 down")
+    took = time.monotonic() - t0
+    assert took >= (h["fall"] - 1) * P.round_min(g.health) - 0.05, \
+        "down %.2fs after the kill: fewer than fall=%d failed rounds" % (took, h["fall"])
+
+    pool[0].sshd.start()
+    t0 = time.monotonic()
+    g.wait_for(lambda s: g.instance("demo-1", s)["state"] == "up",
+               P.up_budget(g.health, SLACK), interval=0.02, what="demo-1 up")
+    took = time.monotonic() - t0
+    assert took >= (h["rise"] - 1) * P.round_min(g.health) - 0.05, \
+        "up %.2fs after the restart: fewer than rise=%d good rounds" % (took, h["rise"])
