@@ -34,7 +34,8 @@ void pg_buf_reset(struct pg_buf *b);	/* len = 0, keeps the memory */
 int pg_buf_append(struct pg_buf *b, const void *data, size_t len);
 int pg_buf_append_str(struct pg_buf *b, const char *s);
 int pg_buf_printf(struct pg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int pg_buf_vprintf(struct pg_buf *b, const char *fmt, va_list ap);
+int pg_buf_vprintf(struct pg_buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /* Drops the first n bytes (n <= len). */
 void pg_buf_consume(struct pg_buf *b, size_t n);

@@ -4,6 +4,7 @@
  * hard limits on everything a client controls.
  */
 #include "health/ops.h"
+#include "health/httpreq.h"
 #include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -13,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPS_MAX_HEADER_BYTES (8u << 10)	/* request line + headers; more is 431 */
-#define OPS_MAX_URL (2u << 10)			/* more is 414 */
 #define OPS_MAX_QUEUED (4u << 20)		/* unread responses a client may pile up */
 #define OPS_MAX_LISTENERS 16
 
@@ -46,14 +45,7 @@ struct ops_conn {
 	enum conn_state state;
 	int closes;
 	char peer[PG_ADDRSTRLEN + 8];
-	llhttp_t parser;
-	llhttp_settings_t settings;
-	char url[OPS_MAX_URL + 1];
-	size_t url_len;
-	size_t header_bytes;		/* bytes of the current request before its headers ended */
-	int headers_done;
-	int in_request;			/* between message begin and complete */
-	int too_long;			/* 414 or 431: which limit the client hit */
+	struct httpreq_parser req;
 	size_t queued;			/* response bytes written but not yet flushed */
 	int close_after_write;
 };
@@ -206,17 +198,17 @@ reject(struct ops_conn *c, int code, const char *why)
 }
 
 static void
-route(struct ops_conn *c)
+route(struct ops_conn *c, const struct httpreq *req)
 {
 	struct ops_env *env = c->srv->env;
-	int method = llhttp_get_method(&c->parser);
+	int method = req->method;
 	int head = method == HTTP_HEAD;
-	int keep = llhttp_should_keep_alive(&c->parser);
-	size_t plen = strcspn(c->url, "?");
+	int keep = req->keep_alive;
+	size_t plen = strcspn(req->url, "?");
 	struct pg_buf body;
 	int r;
 
-#define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(c->url, lit, plen) == 0)
+#define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(req->url, lit, plen) == 0)
 	if (!PATH_IS("/healthz") && !PATH_IS("/readyz") && !PATH_IS("/status") &&
 	    !PATH_IS("/metrics")) {
 		respond_text(c, 404, "not found: try /healthz, /readyz, /status, /metrics\n", head, keep);
@@ -248,80 +240,31 @@ route(struct ops_conn *c)
 #undef PATH_IS
 }
 
-/* --- llhttp callbacks: data callbacks may fire several times per token ------------------------ */
+/* --- request framing callbacks -------------------------------------------------------- */
 
 static void on_timeout(uv_timer_t *t);
 
-static int
-on_message_begin(llhttp_t *p)
+static void
+on_request_begin(void *arg)
 {
-	struct ops_conn *c = p->data;
+	struct ops_conn *c = arg;
 
-	c->url_len = 0;
-	c->too_long = 0;
-	c->header_bytes = 0;
-	c->headers_done = 0;
-	c->in_request = 1;
 	/* The clock runs from the first byte of a request to its end (slowloris). */
 	uv_timer_start(&c->timer, on_timeout, c->srv->timeout_ms, 0);
-	return 0;
-}
-
-/* Counts request-line and header bytes as llhttp hands them over, in however many pieces. */
-static int
-count_header_bytes(struct ops_conn *c, size_t len)
-{
-	c->header_bytes += len;
-	if (c->header_bytes > OPS_MAX_HEADER_BYTES) {
-		c->too_long = 431;
-		return HPE_USER;
-	}
-	return 0;
 }
 
 static int
-on_url(llhttp_t *p, const char *at, size_t len)
+on_request(void *arg, const struct httpreq *req)
 {
-	struct ops_conn *c = p->data;
-
-	if (len > OPS_MAX_URL - c->url_len) {
-		c->too_long = 414;
-		return HPE_USER;
-	}
-	memcpy(c->url + c->url_len, at, len);
-	c->url_len += len;
-	c->url[c->url_len] = '\0';
-	return count_header_bytes(c, len);
-}
-
-static int
-on_header_data(llhttp_t *p, const char *at, size_t len)
-{
-	return count_header_bytes(p->data, len);
-}
-
-static int
-on_headers_complete(llhttp_t *p)
-{
-	struct ops_conn *c = p->data;
-
-	c->headers_done = 1;
-	return 0;
-}
-
-static int
-on_message_complete(llhttp_t *p)
-{
-	struct ops_conn *c = p->data;
+	struct ops_conn *c = arg;
 
 	if (c->state != CONN_READING)
-		return HPE_PAUSED;
-	c->in_request = 0;
-	route(c);
+		return 1;
+	route(c, req);
 	/* Between requests the same timeout bounds how long an idle keep-alive may linger. */
 	if (c->state == CONN_READING)
 		uv_timer_start(&c->timer, on_timeout, c->srv->timeout_ms, 0);
-	return c->close_after_write || c->state != CONN_READING ? HPE_PAUSED : 0;
+	return c->close_after_write || c->state != CONN_READING;
 }
 
 static void
@@ -329,7 +272,7 @@ on_timeout(uv_timer_t *t)
 {
 	struct ops_conn *c = t->data;
 
-	if (!c->in_request) {
+	if (!c->req.in_request) {
 		LOG_DEBUG(c->peer, "idle for %u ms; closing", c->srv->timeout_ms);
 		conn_close(c);
 		return;
@@ -354,8 +297,8 @@ static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct ops_conn *c = s->data;
-	llhttp_errno_t e;
-	size_t len = (size_t)n;
+	const char *why = NULL;
+	int r;
 
 	if (c->state != CONN_READING || n == 0)
 		return;
@@ -365,21 +308,15 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	e = llhttp_execute(&c->parser, buf->base, len);
-	if (e == HPE_OK)
+	r = httpreq_feed(&c->req, buf->base, (size_t)n, &why);
+	if (r == HTTPREQ_OK)
 		return;
-	if (e == HPE_PAUSED) {
+	if (r == HTTPREQ_PAUSED) {
 		/* Paused after a response that closes the connection: read nothing more. */
 		uv_read_stop(s);
 		return;
 	}
-	if (e == HPE_USER && c->too_long == 414)
-		reject(c, 414, "request target over 2 KiB");
-	else if (e == HPE_USER && c->too_long == 431)
-		reject(c, 431, "request line and headers over 8 KiB");
-	else
-		reject(c, 400, llhttp_get_error_reason(&c->parser) != NULL ?
-		    llhttp_get_error_reason(&c->parser) : llhttp_errno_name(e));
+	reject(c, r, why);
 }
 
 static void
@@ -427,15 +364,7 @@ on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	s->env->counters.conns_total++;
-	llhttp_settings_init(&c->settings);
-	c->settings.on_message_begin = on_message_begin;
-	c->settings.on_url = on_url;
-	c->settings.on_header_field = on_header_data;
-	c->settings.on_header_value = on_header_data;
-	c->settings.on_headers_complete = on_headers_complete;
-	c->settings.on_message_complete = on_message_complete;
-	llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
-	c->parser.data = c;
+	httpreq_init(&c->req, on_request, on_request_begin, c);
 	uv_timer_start(&c->timer, on_timeout, s->timeout_ms, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
 		conn_close(c);

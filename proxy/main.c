@@ -3,6 +3,7 @@
 #include "proxy/app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void
@@ -10,11 +11,12 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: poolgate [-c FILE]\n"
-	    "       poolgate --check-config FILE\n"
+	    "       poolgate --check-config FILE | --check-discovery FILE\n"
 	    "       poolgate --help | --version\n"
 	    "\n"
 	    "  -c, --config FILE     run with the JSON config FILE (default: embedded defaults)\n"
 	    "  --check-config FILE   validate FILE, print the first error, exit 0 (valid) or 2\n"
+	    "  --check-discovery FILE  the same for a discovery file ({\"instances\": [...]})\n"
 	    "  -h, --help            this text\n"
 	    "  -V, --version         print the version\n"
 	    "\n"
@@ -37,6 +39,37 @@ check_config(const char *path)
 	return PG_EXIT_OK;
 }
 
+static int
+check_discovery(const char *path)
+{
+	struct inst_conf *list = NULL;
+	char err[512], *text = NULL;
+	size_t n = 0, len = 0;
+	FILE *f = fopen(path, "rb");
+	int r = PG_EXIT_CONFIG;
+
+	if (f == NULL) {
+		fprintf(stderr, "poolgate: %s: cannot open\n", path);
+		return PG_EXIT_CONFIG;
+	}
+	if ((text = malloc(PG_CONFIG_MAX_BYTES + 1)) != NULL)
+		len = fread(text, 1, PG_CONFIG_MAX_BYTES + 1, f);
+	fclose(f);
+	if (text == NULL) {
+		fprintf(stderr, "poolgate: out of memory\n");
+		return PG_EXIT_RUNTIME;
+	}
+	if (pg_discovery_parse(text, len, &list, &n, err, sizeof(err)) != 0) {
+		fprintf(stderr, "poolgate: %s: %s\n", path, err);
+	} else {
+		printf("%s: ok (%zu instance%s)\n", path, n, n == 1 ? "" : "s");
+		inst_conf_free_array(list, n);
+		r = PG_EXIT_OK;
+	}
+	free(text);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -52,6 +85,8 @@ main(int argc, char **argv)
 			return PG_EXIT_OK;
 		} else if (strcmp(a, "--check-config") == 0 && i + 1 < argc && argc == 3) {
 			return check_config(argv[i + 1]);
+		} else if (strcmp(a, "--check-discovery") == 0 && i + 1 < argc && argc == 3) {
+			return check_discovery(argv[i + 1]);
 		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc &&
 		    config == NULL) {
 			config = argv[++i];
