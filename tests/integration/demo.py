@@ -87,7 +87,8 @@ def main():
             "log": {"level": "info", "format": "text"},
             "instances": [inst.config() for inst in pool],
             "discovery": {"file": disc_path, "poll_ms": 1000},
-            "health": {"interval_ms": 2000, "timeout_ms": 1000, "rise": 2, "fall": 2,
+            # poolgate's defaults, spelled out: a dead instance shows within about 6 s.
+            "health": {"interval_ms": 2000, "timeout_ms": 1000, "rise": 2, "fall": 3,
                        "jitter_pct": 10, "checks": ["tcp", "ssh", "http"],
                        "http_path": "/hub/health"},
         }
@@ -123,7 +124,8 @@ def main():
 %s
  Config:     %s   (edit, then: kill -HUP %d)
  Discovery:  %s   (add instances here at runtime)
- Try:        kill -9 %d   (demo-1's sshd) and watch demo-1 go down on /status
+ Try:        kill %d   (demo-1's sshd, or: pkill -f 'sshd.*127.0.0.2')
+             and watch demo-1 go down on /status within about 6 s
 ==============================================================================
 """ % (gate.pid, base, base, base, base,
             "\n".join("   %s  %s  ssh -p %d, JupyterHub http://%s:%d/"

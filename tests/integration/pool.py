@@ -223,7 +223,9 @@ class Sshd:
         self.ip, self.port, self.dir = ip, port, workdir
         os.makedirs(workdir, exist_ok=True)
         self.host_key = os.path.join(workdir, "ssh_host_ed25519_key")
-        self.config = os.path.join(workdir, "sshd_config")
+        # The address in the file name puts it in sshd's command line, so an operator can
+        # find one instance's sshd with `pkill -f 'sshd.*127.0.0.2'` (README, demo).
+        self.config = os.path.join(workdir, "sshd_config-%s-%d" % (ip, port))
         self.log_path = os.path.join(workdir, "sshd.log")
         self.proc = None
         self.ident = None

@@ -3,8 +3,10 @@ and shutdown on SIGTERM/SIGINT."""
 
 import copy
 import json
+import os
 import signal
 import socket
+import stat
 import time
 
 import pytest
@@ -90,6 +92,20 @@ INVALID = [
      "listen.admin[0]"),
     ("instance id missing", lambda c: c["instances"][0].pop("id"), "instances[0].id"),
     ("duplicate instance id", _set(["instances", 1, "id"])("demo-1"), "instances[1].id"),
+    # Documented in docs/config.md:
+    ("id with bad characters", _set(["instances", 0, "id"])("demo 1!"), "instances[0].id"),
+    ("id too long", _set(["instances", 0, "id"])("a" * 64), "instances[0].id"),
+    ("address is a host name", _set(["instances", 0, "address"])("localhost"),
+     "instances[0].address"),
+    ("capacity zero", _set(["instances", 0, "capacity"])(0), "instances[0].capacity"),
+    ("ca file without tls", _set(["instances", 0, "http_ca_file"])("/etc/ssl/certs/x.pem"),
+     "instances[0].http_ca_file"),
+    ("timeout not below interval", _set(["health", "timeout_ms"])(500), "health.timeout_ms"),
+    ("jitter over 50", _set(["health", "jitter_pct"])(51), "health.jitter_pct"),
+    ("poll_ms below 100", _set(["discovery", "poll_ms"])(50), "discovery.poll_ms"),
+    ("log level unknown", _set(["log", "level"])("loud"), "log.level"),
+    ("ssh listener not yet supported", _set(["listen", "ssh"])(["0.0.0.0:2222"]),
+     "listen.ssh"),
 ]
 
 
@@ -102,11 +118,42 @@ def test_check_config_invalid(poolgate_bin, tmp_path, name, mutate, path):
     assert path in r.stderr, "%s: stderr does not name %r: %r" % (name, path, r.stderr)
 
 
+def test_check_config_message_names_file(poolgate_bin, tmp_path):
+    cfg = base_config(tmp_path)
+    cfg["instances"][0]["ssh_port"] = 0
+    r = P.run_poolgate(["--check-config", write(tmp_path, cfg, "named.json")])
+    assert r.returncode == 2, r
+    assert "named.json" in r.stderr and "instances[0].ssh_port" in r.stderr, r.stderr
+
+
 def test_check_config_not_json(poolgate_bin, tmp_path):
-    path = write(tmp_path, '{"listen": {"admin": ["127.0.0.1:1"]},')
+    path = write(tmp_path, '{\n  "listen": {"admin": ["127.0.0.1:1"]},\n  "state_dir": ,\n}')
     r = P.run_poolgate(["--check-config", path])
     assert r.returncode == 2, r
-    assert r.stderr.strip(), r
+    # docs/config.md: "JSON syntax errors give a line and column".
+    assert "line 3" in r.stderr and "column" in r.stderr, r.stderr
+
+
+def test_check_config_duplicate_key(poolgate_bin, tmp_path):
+    text = json.dumps(base_config(tmp_path))
+    text = text.replace('"state_dir":', '"state_dir": "/tmp/first", "state_dir":', 1)
+    r = P.run_poolgate(["--check-config", write(tmp_path, text)])
+    assert r.returncode == 2, r
+    assert "state_dir" in r.stderr, r.stderr
+
+
+def test_check_discovery(poolgate_bin, tmp_path):
+    good = {"instances": [{"id": "d1", "address": "127.0.0.3", "ssh_port": 2022,
+                           "http_port": 8000}]}
+    r = P.run_poolgate(["--check-discovery", write(tmp_path, good, "d.json")])
+    assert r.returncode == 0, r
+    bad = copy.deepcopy(good)
+    bad["instances"][0]["ssh_port"] = 70000
+    r = P.run_poolgate(["--check-discovery", write(tmp_path, bad, "d.json")])
+    assert r.returncode == 2, r
+    assert "instances[0].ssh_port" in r.stderr, r.stderr
+    r = P.run_poolgate(["--check-discovery", write(tmp_path, {"instances": [], "x": 1}, "d.json")])
+    assert r.returncode == 2 and "x" in r.stderr, r
 
 
 def test_check_config_missing_file(poolgate_bin, tmp_path):
@@ -172,6 +219,59 @@ def test_stderr_log_lines(make_poolgate):
     lines = [l for l in g.log().splitlines() if l.strip()]
     assert lines, "nothing logged"
     assert any("instance x: unknown -> down" in l for l in lines), lines[-20:]
+
+
+def test_state_dir_created_0700(make_poolgate, tmp_path):
+    g = make_poolgate([], start=False)
+    os.rmdir(g.state_dir)
+    g.cfg["state_dir"] = str(tmp_path / "fresh" / "state")
+    g.start()
+    st = os.stat(g.cfg["state_dir"])
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
+    g.stop()
+
+
+def test_json_log_format(make_poolgate):
+    g = make_poolgate([{"id": "x", "address": "127.0.0.9", "ssh_port": 2022,
+                        "http_port": 8000}], start=False)
+    g.cfg["log"]["format"] = "json"
+    g.start()
+    g.wait_state("x", "down", 5)
+    g.stop()
+    lines = [l for l in g.log().splitlines() if l.strip()]
+    assert lines
+    for l in lines:
+        rec = json.loads(l)
+        assert set(("ts", "level", "msg")) <= set(rec), rec
+        P.parse_rfc3339(rec["ts"])
+    # The text line "instance x: unknown -> down (...)" is conn "instance x" + msg in JSON.
+    recs = [json.loads(l) for l in lines]
+    assert any(("%s: %s" % (r.get("conn"), r["msg"])).startswith("instance x: unknown -> down")
+               for r in recs), recs
+
+
+def test_admin_on_ipv6_loopback(make_poolgate):
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+    except OSError as e:
+        pytest.skip("no IPv6 loopback here: %s" % e)
+    g = make_poolgate([], start=False)
+    g.cfg["listen"]["admin"] = ["[::1]:%d" % port]
+    g.write_config()
+    g.start(wait=False)
+    import http.client
+
+    def ok():
+        c = http.client.HTTPConnection("::1", port, timeout=1)
+        try:
+            c.request("GET", "/healthz")
+            return c.getresponse().status == 200
+        finally:
+            c.close()
+    P.poll(ok, 10, 0.1, "GET /healthz on [::1]:%d" % port)
+    g.stop()
 
 
 def test_runs_without_any_instance(make_poolgate):

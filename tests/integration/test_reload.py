@@ -100,3 +100,69 @@ def test_sighup_storm_survives(pool, make_poolgate):
     assert g.alive()
     assert [i["id"] for i in g.status()["instances"]] == ["demo-1"]
     g.wait_state("demo-1", "up", P.up_budget(g.health, SLACK))
+
+
+def metric(g, name, **labels):
+    for line in g.get("/metrics").text().splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all('%s="%s"' % kv in line for kv in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_reload_counter(pool, make_poolgate):
+    g = make_poolgate([pool[0].config()])
+    assert metric(g, "poolgate_config_reloads_total", result="ok") == 0
+    g.reload()
+    P.poll(lambda: metric(g, "poolgate_config_reloads_total", result="ok") == 1, 5, 0.1,
+           "reloads_total{result=ok} == 1")
+    g.write_config(raw="{")
+    g.reload()
+    P.poll(lambda: metric(g, "poolgate_config_reloads_total", result="error") == 1, 5, 0.1,
+           "reloads_total{result=error} == 1")
+    assert metric(g, "poolgate_config_reloads_total", result="ok") == 1
+
+
+def test_changed_address_is_probed_at_once(pool, make_poolgate):
+    """docs/config.md: changing an instance's address or ports resets its health to unknown and
+    probes it at once, rather than waiting `fall` long rounds on the old verdict."""
+    h = {"interval_ms": 4000, "timeout_ms": 1000, "rise": 3, "fall": 3, "jitter_pct": 0}
+    g = make_poolgate([pool[0].config()], health=h)
+    g.wait_state("demo-1", "up", P.first_round_budget(g.health, SLACK))
+    cfg = copy.deepcopy(g.cfg)
+    cfg["instances"][0]["ssh_port"] = 2099  # nothing listens there
+    g.write_config(cfg)
+    g.reload()
+    t0 = time.monotonic()
+    g.wait_for(lambda s: g.instance("demo-1", s)["ssh_port"] == 2099
+               and g.instance("demo-1", s)["state"] == "down", 3,
+               what="demo-1 down right after its port changed")
+    assert time.monotonic() - t0 < 3
+
+
+def test_unchanged_instance_keeps_its_state_over_reload(pool, make_poolgate):
+    """A reload that does not touch an instance does not send it back to unknown."""
+    g = make_poolgate([pool[0].config()])
+    i = g.wait_state("demo-1", "up", P.up_budget(g.health, SLACK))
+    cfg = copy.deepcopy(g.cfg)
+    cfg["instances"].append(dict(pool[0].config(), id="other", address="127.0.0.9"))
+    g.write_config(cfg)
+    g.reload()
+    g.wait_for(lambda s: g.instance("other", s) is not None, 5, what="other added")
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        j = g.instance("demo-1")
+        assert j["state"] == "up" and j["since"] == i["since"], j
+        time.sleep(0.05)
+
+
+def test_listen_change_needs_restart(pool, make_poolgate):
+    """docs/config.md: `listen` takes effect only at restart and the reload says so."""
+    g = make_poolgate([pool[0].config()])
+    cfg = copy.deepcopy(g.cfg)
+    cfg["listen"]["admin"] = ["127.0.0.1:%d" % P.free_port()]
+    mark = g.log_mark()
+    g.write_config(cfg)
+    g.reload()
+    g.wait_log(lambda l: "listen" in l and "restart" in l, 5, mark, what="listen warning")
+    assert g.get("/healthz").status == 200  # still on the old port
