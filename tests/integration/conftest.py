@@ -104,12 +104,23 @@ def make_poolgate(poolgate_bin, tmp_path, request):
         return g
 
     yield make
+    problems = []
     for g in made:
         if g.alive():
-            g.kill()
+            # Every test ends with a graceful SIGTERM: shutdown is exercised after every scenario,
+            # and a sanitizer build's leak report (non-zero exit) is caught here.
+            rc = g.stop(check=False, timeout=10)
+            if rc != 0:
+                problems.append("%s: exit %r after SIGTERM at teardown" % (g.log_path, rc))
+        log = g.log()
+        for needle in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if needle in log:
+                problems.append("%s: %s" % (g.log_path, needle))
         rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
+        if (rep is not None and rep.failed) or problems:
             print("--- poolgate log %s ---\n%s" % (g.log_path, g.log_tail(80)))
+    if problems:
+        pytest.fail("poolgate misbehaved at teardown:\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

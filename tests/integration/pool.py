@@ -240,7 +240,8 @@ class Sshd:
                            check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
         with open(self.config, "w") as f:
             f.write("\n".join([
-                "ListenAddress %s:%d" % (self.ip, self.port),
+                "ListenAddress %s:%d" % ("[%s]" % self.ip if ":" in self.ip else self.ip,
+                                         self.port),
                 "HostKey %s" % self.host_key,
                 "PidFile none",
                 "UsePAM no",
@@ -525,17 +526,23 @@ class BlackholeServer:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((ip, port))
             s.listen(128)
-            s.settimeout(0.1)
+            s.setblocking(False)
             self.socks.append(s)
         self.ports = [s.getsockname()[1] for s in self.socks]
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        for s in self.socks:
+            sel.register(s, selectors.EVENT_READ)
         while not self._stop.is_set():
-            for s in self.socks:
+            for key, _ in sel.select(timeout=0.1):
+                s = key.fileobj
                 try:
                     c, _ = s.accept()
+                    c.setblocking(True)
                     self.conns.append(c)
                     if self.greeting and self.byte_delay:
                         threading.Thread(target=self._trickle, args=(c,), daemon=True).start()
@@ -874,3 +881,53 @@ def parse_rfc3339(s):
     if d.tzinfo is None:
         raise ValueError("no offset: %r" % s)
     return d
+
+
+class RecordingHTTPServer:
+    """A real HTTP/1.1 server (http.server, threaded) on ip:port (IPv4 or IPv6) that answers
+    every GET with `status` and records each request's path and headers."""
+
+    def __init__(self, ip, port=0, status=200):
+        import http.server
+
+        outer = self
+        self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                outer.requests.append((self.command, self.path, dict(self.headers.items()),
+                                       self.request_version))
+                body = b"ok\n"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        self.server = Server((ip, port), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={
+            "poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
