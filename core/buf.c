@@ -38,7 +38,8 @@ reserve(struct pg_buf *b, size_t extra)
 	want = b->len + extra;
 	if (want <= b->cap)
 		return 0;
-	ncap = b->cap ? b->cap : 256;
+	/* Start small, but never above max: the invariant is cap <= max (buf.h). */
+	ncap = b->cap ? b->cap : b->max < 256 ? b->max : 256;
 	while (ncap < want)
 		ncap = ncap > b->max / 2 ? b->max : ncap * 2;
 	if ((np = realloc(b->p, ncap)) == NULL)
