@@ -85,6 +85,7 @@ test_rejects(void **state)
 		{ "::1]:80", PG_EPARSE },
 		{ "1.2.3:80", PG_EPARSE },
 		{ "", PG_EPARSE },
+		{ "[1.2.3.4]:80", PG_EPARSE },	/* brackets are for IPv6 only */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -111,6 +112,10 @@ test_from_ip(void **state)
 	assert_int_equal(pg_addr_from_ip("example.com", 1, &ss), PG_EPARSE);
 	assert_int_equal(pg_addr_from_ip("1.2.3.4:5", 1, &ss), PG_EPARSE);
 	assert_int_equal(pg_addr_from_ip("", 1, &ss), PG_EPARSE);
+	/* A failure leaves the output as it was (STYLE.md: out-parameters set only on success). */
+	assert_int_equal(pg_addr_from_ip("192.0.2.9", 22, &ss), 0);
+	assert_int_equal(pg_addr_from_ip("nope", 1, &ss), PG_EPARSE);
+	assert_string_equal(pg_addr_format((struct sockaddr *)&ss, buf), "192.0.2.9:22");
 }
 
 static void
