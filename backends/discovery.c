@@ -133,6 +133,13 @@ discovery_start(uv_loop_t *loop, struct registry *reg, const char *path, uint32_
 	return 0;
 }
 
+void
+discovery_refresh(struct discovery *d)
+{
+	if (d != NULL && !d->stopping)
+		start_read(d);
+}
+
 static void
 on_poll_closed(uv_handle_t *h)
 {

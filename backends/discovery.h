@@ -26,6 +26,12 @@ struct discovery_stats {
 int discovery_start(uv_loop_t *loop, struct registry *reg, const char *path, uint32_t poll_ms,
     struct discovery **out);
 
+/*
+ * Reads the file again now, changed or not: after a config reload released an id the discovery
+ * file also lists, that entry must come back without waiting for the file to change.
+ */
+void discovery_refresh(struct discovery *d);
+
 /* Stops watching; memory goes once the handle and any read in flight are done. Accepts NULL. */
 void discovery_stop(struct discovery *d);
 

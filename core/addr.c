@@ -10,22 +10,22 @@
 int
 pg_addr_from_ip(const char *ip, uint16_t port, struct sockaddr_storage *out)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)out;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
-	memset(out, 0, sizeof(*out));
+	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(port);
-		return 0;
-	}
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
-		return 0;
+	} else {
+		return PG_EPARSE;
 	}
-	return PG_EPARSE;
+	*out = ss;
+	return 0;
 }
 
 int
@@ -58,8 +58,8 @@ pg_addr_parse_hostport(const char *s, struct sockaddr_storage *out)
 		return PG_EPARSE;
 	if (port < 1 || port > 65535)
 		return PG_ERANGE;
-	/* A bare IPv6 literal without brackets is ambiguous ("::1:90"): require brackets. */
-	if (s[0] != '[' && strchr(host, ':') != NULL)
+	/* Brackets exactly when the host is IPv6: "::1:90" is ambiguous, "[1.2.3.4]" is not a form. */
+	if ((s[0] == '[') != (strchr(host, ':') != NULL))
 		return PG_EPARSE;
 	return pg_addr_from_ip(host, (uint16_t)port, out);
 }

@@ -38,7 +38,8 @@ reserve(struct pg_buf *b, size_t extra)
 	want = b->len + extra;
 	if (want <= b->cap)
 		return 0;
-	ncap = b->cap ? b->cap : 256;
+	/* Start small, but never above max: the invariant is cap <= max (buf.h). */
+	ncap = b->cap ? b->cap : b->max < 256 ? b->max : 256;
 	while (ncap < want)
 		ncap = ncap > b->max / 2 ? b->max : ncap * 2;
 	if ((np = realloc(b->p, ncap)) == NULL)
@@ -79,6 +80,20 @@ pg_buf_vprintf(struct pg_buf *b, const char *fmt, va_list ap)
 	va_end(ap2);
 	if (n < 0)
 		return PG_EINVAL;
+	if ((size_t)n == b->max - b->len) {
+		/*
+		 * The text fits exactly but vsnprintf's terminator would pass max: format it aside, so
+		 * printf refuses only what append would (buf.h).
+		 */
+		char *tmp = malloc((size_t)n + 1);
+
+		if (tmp == NULL)
+			return PG_ENOMEM;
+		vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+		r = pg_buf_append(b, tmp, (size_t)n);
+		free(tmp);
+		return r;
+	}
 	/* +1 for the terminator vsnprintf writes; it is not counted in len. */
 	if ((r = reserve(b, (size_t)n + 1)) != 0)
 		return r;

@@ -27,7 +27,7 @@ ssh_ident_scan(const uint8_t *p, size_t len, struct pg_slice *ident)
 			ident->len = n;
 			return 1;
 		}
-		if (++lines >= SSH_IDENT_MAX_LINES)
+		if (++lines > SSH_IDENT_MAX_LINES)
 			return PG_EPROTO;
 		start += linelen;
 	}

@@ -114,6 +114,9 @@ apply_reload(struct app *a, struct pg_config *nc)
 			reg_apply(a->reg, INST_SRC_DISCOVERY, NULL, 0);
 		}
 		start_discovery(a, nc);
+	} else {
+		/* The config may have released ids the discovery file lists: apply it again. */
+		discovery_refresh(a->discovery);
 	}
 	a->cfg = nc;
 	pg_config_free(old);

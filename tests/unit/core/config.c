@@ -1,0 +1,511 @@
+/*
+ * core/config.c: the strict JSON config and discovery parsers, and the inst_conf helpers.
+ * Every error message must start with the JSON path it concerns (config.h); the error cases are one
+ * table of (input, expected message prefix).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/err.h"
+
+#define CHECKS_ALL ((1u << PROBE_TCP) | (1u << PROBE_SSH) | (1u << PROBE_HTTP))
+
+static struct pg_config *
+parse_ok(const char *json)
+{
+	struct pg_config *cfg = NULL;
+	char err[512] = "";
+	int r = pg_config_parse(json, strlen(json), &cfg, err, sizeof(err));
+
+	if (r != 0)
+		print_error("unexpected error: %s\n", err);
+	assert_int_equal(r, 0);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+static void
+test_full_config(void **state)
+{
+	static const char json[] =
+	    "{\n"
+	    "  \"listen\": {\"admin\": [\"127.0.0.1:9191\", \"[::1]:9192\"]},\n"
+	    "  \"state_dir\": \"/tmp/pg-state\",\n"
+	    "  \"log\": {\"level\": \"debug\", \"format\": \"json\"},\n"
+	    "  \"instances\": [\n"
+	    "    {\"id\": \"dsvm-0\", \"address\": \"10.0.0.4\", \"ssh_port\": 2222,\n"
+	    "     \"http_port\": 8443, \"http_tls\": true, \"http_tls_verify\": false,\n"
+	    "     \"http_ca_file\": \"/etc/pg/ca.pem\", \"capacity\": 16,\n"
+	    "     \"admin_state\": \"draining\", \"labels\": {\"zone\": \"1\", \"sku\": \"D4s\"}},\n"
+	    "    {\"id\": \"dsvm_1.b\", \"address\": \"fd00::5\", \"admin_state\": \"maint\"}\n"
+	    "  ],\n"
+	    "  \"discovery\": {\"file\": \"/run/pg/discovery.json\", \"poll_ms\": 500},\n"
+	    "  \"health\": {\"interval_ms\": 5000, \"timeout_ms\": 1500, \"rise\": 3, \"fall\": 4,\n"
+	    "             \"jitter_pct\": 20, \"checks\": [\"tcp\", \"http\"], \"http_path\": \"/ping\"},\n"
+	    "  \"admin\": {\"max_connections\": 10, \"request_timeout_ms\": 2000}\n"
+	    "}\n";
+	struct pg_config *cfg = parse_ok(json);
+	const struct inst_conf *a, *b;
+
+	assert_int_equal(cfg->nlisten_admin, 2);
+	assert_string_equal(cfg->listen_admin[0], "127.0.0.1:9191");
+	assert_string_equal(cfg->listen_admin[1], "[::1]:9192");
+	assert_string_equal(cfg->state_dir, "/tmp/pg-state");
+	assert_int_equal(cfg->log_level, PG_LOG_DEBUG);
+	assert_int_equal(cfg->log_format, PG_LOG_JSON);
+
+	assert_int_equal(cfg->ninstances, 2);
+	a = &cfg->instances[0];
+	assert_string_equal(a->id, "dsvm-0");
+	assert_string_equal(a->address, "10.0.0.4");
+	assert_int_equal(a->ssh_port, 2222);
+	assert_int_equal(a->http_port, 8443);
+	assert_int_equal(a->http_tls, 1);
+	assert_int_equal(a->http_tls_verify, 0);
+	assert_string_equal(a->http_ca_file, "/etc/pg/ca.pem");
+	assert_int_equal(a->capacity, 16);
+	assert_int_equal(a->admin, INST_DRAINING);
+	assert_int_equal(a->nlabels, 2);
+	assert_string_equal(a->labels[0].key, "zone");
+	assert_string_equal(a->labels[0].value, "1");
+	assert_string_equal(a->labels[1].key, "sku");
+	assert_string_equal(a->labels[1].value, "D4s");
+	b = &cfg->instances[1];
+	assert_string_equal(b->id, "dsvm_1.b");
+	assert_string_equal(b->address, "fd00::5");
+	assert_int_equal(b->admin, INST_MAINT);
+
+	assert_string_equal(cfg->discovery_file, "/run/pg/discovery.json");
+	assert_int_equal(cfg->discovery_poll_ms, 500);
+	assert_int_equal(cfg->health.interval_ms, 5000);
+	assert_int_equal(cfg->health.timeout_ms, 1500);
+	assert_int_equal(cfg->health.rise, 3);
+	assert_int_equal(cfg->health.fall, 4);
+	assert_int_equal(cfg->health.jitter_pct, 20);
+	assert_int_equal(cfg->health.checks, (1u << PROBE_TCP) | (1u << PROBE_HTTP));
+	assert_string_equal(cfg->health.http_path, "/ping");
+	assert_int_equal(cfg->admin_max_connections, 10);
+	assert_int_equal(cfg->admin_request_timeout_ms, 2000);
+	pg_config_free(cfg);
+}
+
+static void
+check_defaults(const struct pg_config *cfg)
+{
+	assert_int_equal(cfg->nlisten_admin, 1);
+	assert_string_equal(cfg->listen_admin[0], "127.0.0.1:9090");
+	assert_string_equal(cfg->state_dir, "/var/lib/poolgate");
+	assert_int_equal(cfg->log_level, PG_LOG_INFO);
+	assert_int_equal(cfg->log_format, PG_LOG_TEXT);
+	assert_null(cfg->discovery_file);
+	assert_int_equal(cfg->discovery_poll_ms, 1000);
+	assert_int_equal(cfg->health.interval_ms, 2000);
+	assert_int_equal(cfg->health.timeout_ms, 1000);
+	assert_int_equal(cfg->health.rise, 2);
+	assert_int_equal(cfg->health.fall, 3);
+	assert_int_equal(cfg->health.jitter_pct, 10);
+	assert_int_equal(cfg->health.checks, CHECKS_ALL);
+	assert_string_equal(cfg->health.http_path, "/hub/health");
+	assert_int_equal(cfg->admin_max_connections, 64);
+	assert_int_equal(cfg->admin_request_timeout_ms, 10000);
+}
+
+static void
+test_defaults_empty_object(void **state)
+{
+	struct pg_config *cfg = parse_ok("{}");
+
+	check_defaults(cfg);
+	assert_int_equal(cfg->ninstances, 0);
+	assert_null(cfg->instances);
+	pg_config_free(cfg);
+}
+
+/* Present but partial objects keep the defaults of the keys they leave out. */
+static void
+test_defaults_partial_objects(void **state)
+{
+	struct pg_config *cfg = parse_ok("{\"health\": {\"rise\": 5}, \"log\": {}, \"admin\": {},"
+	    " \"instances\": [{\"id\": \"a\", \"address\": \"192.0.2.1\"}]}");
+	const struct inst_conf *ic = &cfg->instances[0];
+
+	assert_int_equal(cfg->health.rise, 5);
+	cfg->health.rise = 2;
+	check_defaults(cfg);
+	assert_int_equal(cfg->ninstances, 1);
+	assert_int_equal(ic->ssh_port, 22);
+	assert_int_equal(ic->http_port, 8000);
+	assert_int_equal(ic->http_tls, 0);
+	assert_int_equal(ic->http_tls_verify, 1);
+	assert_null(ic->http_ca_file);
+	assert_int_equal(ic->capacity, 8);
+	assert_int_equal(ic->admin, INST_ACTIVE);
+	assert_int_equal(ic->nlabels, 0);
+	pg_config_free(cfg);
+}
+
+static void
+test_builtin_default_matches(void **state)
+{
+	struct pg_config *cfg = NULL;
+
+	assert_int_equal(pg_config_default(&cfg), 0);
+	check_defaults(cfg);
+	assert_int_equal(cfg->ninstances, 0);
+	pg_config_free(cfg);
+}
+
+static void
+test_ipv6_admin_listener(void **state)
+{
+	struct pg_config *cfg = parse_ok("{\"listen\": {\"admin\": [\"[::1]:9090\"]}}");
+
+	assert_int_equal(cfg->nlisten_admin, 1);
+	assert_string_equal(cfg->listen_admin[0], "[::1]:9090");
+	pg_config_free(cfg);
+}
+
+static void
+test_limits_inclusive(void **state)
+{
+	struct pg_config *cfg = parse_ok("{\"health\": {\"rise\": 1, \"fall\": 100, \"interval_ms\": 100,"
+	    " \"timeout_ms\": 99}, \"instances\": [{\"id\": \"a\", \"address\": \"::1\", \"ssh_port\": 65535,"
+	    " \"http_port\": 1}]}");
+
+	assert_int_equal(cfg->health.rise, 1);
+	assert_int_equal(cfg->health.fall, 100);
+	assert_int_equal(cfg->health.timeout_ms, 99);
+	assert_int_equal(cfg->instances[0].ssh_port, 65535);
+	assert_int_equal(cfg->instances[0].http_port, 1);
+	pg_config_free(cfg);
+}
+
+struct err_case {
+	const char *name;
+	const char *json;
+	size_t len;		/* 0: strlen(json) */
+	const char *prefix;	/* the message must start with this */
+};
+
+#define INST_A "{\"id\": \"a\", \"address\": \"192.0.2.1\""
+
+static const struct err_case config_errors[] = {
+	{ "unknown top-level key", "{\"bogus\": 1}", 0, "bogus: unknown key" },
+	{ "unknown nested key", "{\"health\": {\"rise\": 2, \"bogus\": 1}}", 0,
+	  "health.bogus: unknown key" },
+	{ "unknown instance key", "{\"instances\": [" INST_A ", \"sshport\": 22}]}", 0,
+	  "instances[0].sshport: unknown key" },
+	{ "wrong type", "{\"instances\": [" INST_A "}, {\"id\": \"b\", \"address\": \"192.0.2.2\","
+	  " \"ssh_port\": \"22\"}]}", 0,
+	  "instances[1].ssh_port: expected an integer in 1..65535" },
+	{ "port out of range", "{\"instances\": [" INST_A ", \"ssh_port\": 70000}]}", 0,
+	  "instances[0].ssh_port: expected an integer in 1..65535" },
+	{ "port zero", "{\"instances\": [" INST_A ", \"http_port\": 0}]}", 0,
+	  "instances[0].http_port: expected an integer in 1..65535" },
+	{ "fractional port", "{\"instances\": [" INST_A ", \"ssh_port\": 22.5}]}", 0,
+	  "instances[0].ssh_port: expected an integer" },
+	{ "rise zero", "{\"health\": {\"rise\": 0}}", 0, "health.rise: expected an integer in 1..100" },
+	{ "negative fall", "{\"health\": {\"fall\": -1}}", 0,
+	  "health.fall: expected an integer in 1..100" },
+	{ "bool expected", "{\"instances\": [" INST_A ", \"http_tls\": 1}]}", 0,
+	  "instances[0].http_tls: expected true or false" },
+	{ "duplicate top-level key", "{\"state_dir\": \"/a\", \"state_dir\": \"/b\"}", 0,
+	  "state_dir: duplicate key" },
+	{ "duplicate nested key", "{\"health\": {\"rise\": 2, \"fall\": 3, \"rise\": 4}}", 0,
+	  "health.rise: duplicate key" },
+	{ "duplicate instance key", "{\"instances\": [" INST_A ", \"id\": \"b\"}]}", 0,
+	  "instances[0].id: duplicate key" },
+	{ "duplicate label", "{\"instances\": [" INST_A ", \"labels\": {\"z\": \"1\", \"z\": \"2\"}}]}",
+	  0, "instances[0].labels.z: duplicate key" },
+	{ "duplicate instance id", "{\"instances\": [" INST_A "}, {\"id\": \"b\", \"address\": \"::1\"},"
+	  " {\"id\": \"a\", \"address\": \"::2\"}]}", 0,
+	  "instances[2].id: duplicate instance id \"a\" (also instances[0])" },
+	{ "id with a space", "{\"instances\": [{\"id\": \"a b\", \"address\": \"::1\"}]}", 0,
+	  "instances[0].id: expected 1..63 characters" },
+	{ "id with a slash", "{\"instances\": [{\"id\": \"../x\", \"address\": \"::1\"}]}", 0,
+	  "instances[0].id: expected 1..63 characters" },
+	{ "id too long", "{\"instances\": [{\"id\": "
+	  "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"address\": \"::1\"}]}",
+	  0, "instances[0].id: expected 1..63 characters" },
+	{ "id missing", "{\"instances\": [{\"address\": \"::1\"}]}", 0, "instances[0].id: required" },
+	{ "empty id", "{\"instances\": [{\"id\": \"\", \"address\": \"::1\"}]}", 0,
+	  "instances[0].id: must not be empty" },
+	{ "host name for address", "{\"instances\": [{\"id\": \"a\", \"address\": \"example.com\"}]}", 0,
+	  "instances[0].address: expected an IPv4 or IPv6 address, got \"example.com\"" },
+	{ "address with port", "{\"instances\": [{\"id\": \"a\", \"address\": \"192.0.2.1:22\"}]}", 0,
+	  "instances[0].address: expected an IPv4 or IPv6 address" },
+	{ "invalid JSON", "{\n  \"state_dir\": \"/a\",\n  \"log\": {\"level\": }\n}\n", 0,
+	  "(top level): invalid JSON near line 3 column 20" },
+	{ "invalid JSON on line 1", "{\"a\" 1}", 0, "(top level): invalid JSON near line 1 column 6" },
+	{ "empty input", "", 0, "(top level): invalid JSON" },
+	{ "trailing garbage", "{\"state_dir\": \"/a\"} x", 0,
+	  "(top level): trailing data after the JSON value" },
+	{ "second value", "{} {}", 0, "(top level): trailing data after the JSON value" },
+	{ "NUL byte", "{\"state_dir\": \"/a\"}\0", 20, "(top level): file contains a NUL byte" },
+	{ "NUL inside a string", "{\"state_dir\": \"/a\0b\"}", 21,
+	  "(top level): file contains a NUL byte" },
+	{ "not an object", "[1, 2]", 0, "(top level): expected a JSON object" },
+	{ "timeout equals interval", "{\"health\": {\"interval_ms\": 1000, \"timeout_ms\": 1000}}", 0,
+	  "health.timeout_ms: must be less than interval_ms (1000)" },
+	{ "timeout above default interval", "{\"health\": {\"timeout_ms\": 2500}}", 0,
+	  "health.timeout_ms: must be less than interval_ms (2000)" },
+	{ "ca file without tls", "{\"instances\": [" INST_A ", \"http_ca_file\": \"/ca.pem\"}]}", 0,
+	  "instances[0].http_ca_file: only meaningful with \"http_tls\": true" },
+	{ "unknown check", "{\"health\": {\"checks\": [\"tcp\", \"icmp\"]}}", 0,
+	  "health.checks[1]: expected one of \"tcp\", \"ssh\", \"http\"" },
+	{ "empty checks", "{\"health\": {\"checks\": []}}", 0,
+	  "health.checks: expected a non-empty array of strings" },
+	{ "http_path without slash", "{\"health\": {\"http_path\": \"hub\"}}", 0,
+	  "health.http_path: must start with /" },
+	{ "admin listener not ip:port", "{\"listen\": {\"admin\": [\"localhost:9090\"]}}", 0,
+	  "listen.admin[0]: expected \"ip:port\" or \"[ipv6]:port\", got \"localhost:9090\"" },
+	{ "admin listener without port", "{\"listen\": {\"admin\": [\"127.0.0.1\"]}}", 0,
+	  "listen.admin[0]: expected \"ip:port\"" },
+	{ "second admin listener", "{\"listen\": {\"admin\": [\"[::1]:9090\", \"::1:9090\"]}}", 0,
+	  "listen.admin[1]: expected \"ip:port\"" },
+	{ "admin listener not a string", "{\"listen\": {\"admin\": [9090]}}", 0,
+	  "listen.admin[0]: expected a non-empty string" },
+	{ "bad enum", "{\"log\": {\"level\": \"verbose\"}}", 0,
+	  "log.level: expected one of \"debug\", \"info\", \"notice\", \"warn\", \"error\"" },
+	{ "bad admin state", "{\"instances\": [" INST_A ", \"admin_state\": \"off\"}]}", 0,
+	  "instances[0].admin_state: expected one of \"active\", \"draining\", \"maint\"" },
+	{ "object expected", "{\"health\": []}", 0, "health: expected an object" },
+	{ "instances not an array", "{\"instances\": {}}", 0,
+	  "instances: expected an array of instance objects" },
+	{ "instance not an object", "{\"instances\": [" INST_A "}, 3]}", 0,
+	  "instances[1]: expected an object" },
+	{ "label value not a string", "{\"instances\": [" INST_A ", \"labels\": {\"n\": 1}}]}", 0,
+	  "instances[0].labels.n: expected a string" },
+	{ "discovery without file", "{\"discovery\": {\"poll_ms\": 500}}", 0, "discovery.file: required" },
+};
+
+static void
+run_error_case(const struct err_case *ec)
+{
+	struct pg_config *sentinel = (struct pg_config *)&sentinel, *cfg = sentinel;
+	size_t len = ec->len ? ec->len : strlen(ec->json);
+	char err[512] = "";
+	int r;
+
+	r = pg_config_parse(ec->json, len, &cfg, err, sizeof(err));
+	if (r != PG_EPARSE || strncmp(err, ec->prefix, strlen(ec->prefix)) != 0)
+		print_error("case \"%s\":\n  got      %d \"%s\"\n  expected %d \"%s...\"\n", ec->name, r,
+		    err, PG_EPARSE, ec->prefix);
+	assert_int_equal(r, PG_EPARSE);
+	assert_true(strncmp(err, ec->prefix, strlen(ec->prefix)) == 0);
+	/* Out-parameters are set only on success. */
+	assert_ptr_equal(cfg, sentinel);
+}
+
+static void
+test_config_errors(void **state)
+{
+	for (size_t i = 0; i < sizeof(config_errors) / sizeof(config_errors[0]); i++)
+		run_error_case(&config_errors[i]);
+}
+
+/* A message that does not fit is cut, never overrun. */
+static void
+test_error_truncated(void **state)
+{
+	char err[8];
+	struct pg_config *cfg = NULL;
+
+	memset(err, 'x', sizeof(err));
+	assert_int_equal(pg_config_parse("{\"bogus\": 1}", 12, &cfg, err, sizeof(err)), PG_EPARSE);
+	assert_string_equal(err, "bogus: ");
+	assert_null(cfg);
+}
+
+static void
+test_discovery_valid(void **state)
+{
+	static const char json[] = "{\"instances\": [{\"id\": \"d0\", \"address\": \"198.51.100.7\","
+	    " \"capacity\": 4}, {\"id\": \"d1\", \"address\": \"2001:db8::7\", \"http_tls\": true}]}";
+	struct inst_conf *arr = NULL;
+	size_t n = 0;
+	char err[256] = "";
+
+	assert_int_equal(pg_discovery_parse(json, strlen(json), &arr, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(arr[0].id, "d0");
+	assert_string_equal(arr[0].address, "198.51.100.7");
+	assert_int_equal(arr[0].capacity, 4);
+	assert_int_equal(arr[0].ssh_port, 22);
+	assert_string_equal(arr[1].id, "d1");
+	assert_int_equal(arr[1].http_tls, 1);
+	assert_int_equal(arr[1].http_port, 8000);
+	inst_conf_free_array(arr, n);
+}
+
+static void
+test_discovery_empty(void **state)
+{
+	struct inst_conf *arr = (struct inst_conf *)&arr;
+	size_t n = 99;
+	char err[256] = "";
+
+	assert_int_equal(pg_discovery_parse("{\"instances\": []}", 17, &arr, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_null(arr);
+}
+
+static void
+test_discovery_errors(void **state)
+{
+	static const struct err_case cases[] = {
+		{ "missing instances", "{}", 0, "instances: required" },
+		{ "bad address", "{\"instances\": [{\"id\": \"d0\", \"address\": \"not-an-ip\"}]}", 0,
+		  "instances[0].address: expected an IPv4 or IPv6 address" },
+		{ "unknown key", "{\"instances\": [], \"extra\": 1}", 0, "extra: unknown key" },
+		{ "not an object", "[]", 0, "(top level): expected a JSON object" },
+		{ "truncated", "{\"instances\": [", 0, "(top level): invalid JSON near line 1" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct inst_conf *sentinel = (struct inst_conf *)&sentinel, *arr = sentinel;
+		size_t n = 99;
+		char err[256] = "";
+		int r = pg_discovery_parse(cases[i].json, strlen(cases[i].json), &arr, &n, err,
+		    sizeof(err));
+
+		if (r != PG_EPARSE || strncmp(err, cases[i].prefix, strlen(cases[i].prefix)) != 0)
+			print_error("case \"%s\": got %d \"%s\"\n", cases[i].name, r, err);
+		assert_int_equal(r, PG_EPARSE);
+		assert_true(strncmp(err, cases[i].prefix, strlen(cases[i].prefix)) == 0);
+		assert_ptr_equal(arr, sentinel);
+		assert_int_equal(n, 99);
+	}
+}
+
+static void
+test_conf_copy(void **state)
+{
+	char id[] = "dsvm-3", address[] = "10.1.2.3", ca[] = "/ca.pem";
+	char k0[] = "zone", v0[] = "eu-1", k1[] = "sku", v1[] = "D4";
+	struct inst_label labels[2] = { { k0, v0 }, { k1, v1 } };
+	struct inst_conf src = { .id = id, .address = address, .ssh_port = 2200, .http_port = 443,
+		.http_tls = 1, .http_tls_verify = 1, .http_ca_file = ca, .capacity = 12,
+		.admin = INST_DRAINING, .labels = labels, .nlabels = 2 };
+	struct inst_conf dst;
+
+	assert_int_equal(inst_conf_copy(&dst, &src), 0);
+	/* A deep copy: equal values in memory of its own. */
+	assert_true(dst.id != src.id && dst.address != src.address && dst.labels != src.labels);
+	assert_true(dst.http_ca_file != src.http_ca_file);
+	assert_string_equal(dst.id, "dsvm-3");
+	assert_string_equal(dst.address, "10.1.2.3");
+	assert_string_equal(dst.http_ca_file, "/ca.pem");
+	assert_int_equal(dst.ssh_port, 2200);
+	assert_int_equal(dst.http_port, 443);
+	assert_int_equal(dst.http_tls, 1);
+	assert_int_equal(dst.http_tls_verify, 1);
+	assert_int_equal(dst.capacity, 12);
+	assert_int_equal(dst.admin, INST_DRAINING);
+	assert_int_equal(dst.nlabels, 2);
+	id[0] = 'X';
+	labels[0].value[0] = 'E';
+	assert_string_equal(dst.id, "dsvm-3");
+	assert_string_equal(dst.labels[0].key, "zone");
+	assert_string_equal(dst.labels[0].value, "eu-1");
+	assert_string_equal(dst.labels[1].key, "sku");
+	assert_string_equal(dst.labels[1].value, "D4");
+	assert_int_equal(inst_conf_same_endpoint(&dst, &src), 1);
+	inst_conf_clear(&dst);
+	assert_null(dst.id);
+	assert_int_equal(dst.nlabels, 0);
+}
+
+static void
+test_conf_copy_minimal(void **state)
+{
+	char id[] = "a", address[] = "::1";
+	struct inst_conf src = { .id = id, .address = address, .ssh_port = 22, .http_port = 8000 };
+	struct inst_conf dst;
+
+	assert_int_equal(inst_conf_copy(&dst, &src), 0);
+	assert_null(dst.http_ca_file);
+	assert_null(dst.labels);
+	assert_int_equal(dst.nlabels, 0);
+	assert_string_equal(dst.address, "::1");
+	inst_conf_clear(&dst);
+}
+
+static void
+test_same_endpoint(void **state)
+{
+	char a1[] = "10.0.0.1", a2[] = "10.0.0.2", ca1[] = "/a.pem", ca2[] = "/b.pem";
+	struct inst_label l = { "k", "v" };
+	const struct inst_conf base = { .id = "x", .address = a1, .ssh_port = 22, .http_port = 8000,
+		.http_tls = 1, .http_tls_verify = 1, .http_ca_file = ca1, .capacity = 8 };
+	struct inst_conf o;
+
+	o = base;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 1);
+	/* Neither capacity, admin state, labels nor the id are part of the endpoint. */
+	o.capacity = 99;
+	o.admin = INST_MAINT;
+	o.labels = &l;
+	o.nlabels = 1;
+	o.id = "y";
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 1);
+
+	o = base;
+	o.address = a2;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	o = base;
+	o.ssh_port = 2222;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	o = base;
+	o.http_port = 8001;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	o = base;
+	o.http_tls = 0;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	o = base;
+	o.http_tls_verify = 0;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	o = base;
+	o.http_ca_file = ca2;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	o = base;
+	o.http_ca_file = NULL;
+	assert_int_equal(inst_conf_same_endpoint(&base, &o), 0);
+	assert_int_equal(inst_conf_same_endpoint(&o, &base), 0);
+	o.http_ca_file = NULL;
+	{
+		struct inst_conf p = o;
+		assert_int_equal(inst_conf_same_endpoint(&o, &p), 1);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_defaults_empty_object),
+		cmocka_unit_test(test_defaults_partial_objects),
+		cmocka_unit_test(test_builtin_default_matches),
+		cmocka_unit_test(test_ipv6_admin_listener),
+		cmocka_unit_test(test_limits_inclusive),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_error_truncated),
+		cmocka_unit_test(test_discovery_valid),
+		cmocka_unit_test(test_discovery_empty),
+		cmocka_unit_test(test_discovery_errors),
+		cmocka_unit_test(test_conf_copy),
+		cmocka_unit_test(test_conf_copy_minimal),
+		cmocka_unit_test(test_same_endpoint),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
