@@ -349,3 +349,63 @@ def test_metrics_after_garbage_still_valid(gate, promtool):
     r = gate.get("/metrics")
     assert r.status == 200
     promtool_check(promtool, r.text())
+
+
+def test_stalled_request_gets_408_after_request_timeout(make_poolgate):
+    g = make_poolgate([], extra={"admin": {"request_timeout_ms": 1000}})
+    s = socket.create_connection(("127.0.0.1", g.admin_port), timeout=5)
+    try:
+        s.sendall(b"GET /status HTTP/1.1\r\nHost: a\r\n")
+        t0 = time.monotonic()
+        data = b""
+        while time.monotonic() - t0 < 1.0 + SLACK:
+            try:
+                chunk = s.recv(4096)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        took = time.monotonic() - t0
+        assert 0.8 <= took <= 1.0 + SLACK, "closed after %.2fs" % took
+        assert data == b"" or status_code(data) == 408, data[:200]
+    finally:
+        s.close()
+
+
+def test_keepalive_serves_several_requests(gate):
+    s = socket.create_connection(("127.0.0.1", gate.admin_port), timeout=5)
+    try:
+        f = s.makefile("rb")
+        for path in (b"/healthz", b"/status", b"/metrics", b"/nope"):
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+            status_line = f.readline()
+            headers = {}
+            while True:
+                line = f.readline()
+                if line in (b"\r\n", b""):
+                    break
+                k, v = line.decode().split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+            body = f.read(int(headers["content-length"]))
+            code = int(status_line.split()[1])
+            assert code == (404 if path == b"/nope" else 200), (path, status_line)
+            assert len(body) == int(headers["content-length"])
+    finally:
+        s.close()
+
+
+def test_malformed_request_logged_at_notice_with_peer(gate):
+    mark = gate.log_mark()
+    s = socket.create_connection(("127.0.0.1", gate.admin_port), timeout=5)
+    port = s.getsockname()[1]
+    try:
+        s.sendall(b"\x01\x02garbage\r\n\r\n")
+        s.recv(4096)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    line = gate.wait_log(lambda l: "127.0.0.1:%d" % port in l, 5, mark,
+                         what="log line naming the peer 127.0.0.1:%d" % port)
+    assert "notice" in line.lower(), line

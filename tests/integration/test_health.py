@@ -113,8 +113,8 @@ def test_sshd_killed_goes_down_then_up(pool, poolgate):
     _state_change_line(poolgate, "demo-1", "up", "down", mark, 2)
 
     mark = poolgate.log_mark()
+    t0 = time.monotonic()  # before start(): a probe may succeed while start() is returning
     pool[0].sshd.start()
-    t0 = time.monotonic()
     poolgate.wait_state("demo-1", "up", P.up_budget(h, SLACK))
     took = time.monotonic() - t0
     assert took >= (h["rise"] - 1) * P.round_min(h) - 0.1, \
@@ -259,8 +259,8 @@ def test_hysteresis_counts_rounds(pool, make_poolgate):
     assert took >= (h["fall"] - 1) * P.round_min(g.health) - 0.05, \
         "down %.2fs after the kill: fewer than fall=%d failed rounds" % (took, h["fall"])
 
-    pool[0].sshd.start()
     t0 = time.monotonic()
+    pool[0].sshd.start()
     g.wait_for(lambda s: g.instance("demo-1", s)["state"] == "up",
                P.up_budget(g.health, SLACK), interval=0.02, what="demo-1 up")
     took = time.monotonic() - t0
