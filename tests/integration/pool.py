@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -89,9 +90,16 @@ def read_ssh_ident(host, port, timeout=2.0):
         return data.split(b"\r\n")[0].split(b"\n")[0].decode("ascii", "replace")
 
 
-def http_get(host, port, path, timeout=2.0):
-    """(status, body bytes) of one GET over a fresh connection."""
-    c = http.client.HTTPConnection(host, port, timeout=timeout)
+def http_get(host, port, path, timeout=2.0, tls=False):
+    """(status, body bytes) of one GET over a fresh connection (tls: https without verification,
+    for readiness checks of instances with a self-signed certificate)."""
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = http.client.HTTPSConnection(host, port, timeout=timeout, context=ctx)
+    else:
+        c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         c.request("GET", path)
         r = c.getresponse()
@@ -320,8 +328,12 @@ class JupyterHub:
     """A real JupyterHub (dummy authenticator, simple spawner) whose public proxy listens on
     ip:http_port, hub on ip:hub_port, proxy API on ip:api_port. State lives in `workdir`."""
 
-    def __init__(self, ip, workdir, http_port=8000, hub_port=8081, api_port=8001):
+    def __init__(self, ip, workdir, http_port=8000, hub_port=8081, api_port=8001,
+                 ssl_cert=None, ssl_key=None):
         self.ip, self.dir = ip, workdir
+        # With a certificate, the public proxy speaks https (the DSVM default), as
+        # JupyterHub's own ssl_cert/ssl_key settings make it.
+        self.ssl_cert, self.ssl_key = ssl_cert, ssl_key
         self.http_port, self.hub_port, self.api_port = http_port, hub_port, api_port
         os.makedirs(workdir, exist_ok=True)
         self.config = os.path.join(workdir, "jupyterhub_config.py")
@@ -340,7 +352,8 @@ class JupyterHub:
                 "c.JupyterHub.authenticator_class = 'dummy'",
                 "c.JupyterHub.spawner_class = 'simple'",
                 "c.Spawner.args = ['--allow-root']",
-                "c.JupyterHub.bind_url = 'http://%s:%d'" % (self.ip, self.http_port),
+                "c.JupyterHub.bind_url = '%s://%s:%d'" % (
+                    "https" if self.ssl_cert else "http", self.ip, self.http_port),
                 "c.JupyterHub.hub_ip = '%s'" % self.ip,
                 "c.JupyterHub.hub_port = %d" % self.hub_port,
                 "c.ConfigurableHTTPProxy.api_url = 'http://%s:%d'" % (self.ip, self.api_port),
@@ -352,6 +365,10 @@ class JupyterHub:
                 "c.JupyterHub.cleanup_servers = True",
                 "c.JupyterHub.cleanup_proxy = True",
                 "c.JupyterHub.log_level = 'INFO'",
+            ] + ([
+                "c.JupyterHub.ssl_cert = %r" % self.ssl_cert,
+                "c.JupyterHub.ssl_key = %r" % self.ssl_key,
+            ] if self.ssl_cert else []) + [
                 "",
             ]))
         # A stale proxy pid file would make the hub try to stop whatever now has that pid.
@@ -392,7 +409,8 @@ class JupyterHub:
     def _ready(self):
         if self.proc.poll() is not None:
             raise PeerError("jupyterhub exited with %s" % self.proc.returncode)
-        status, _ = http_get(self.ip, self.http_port, "/hub/health", timeout=2.0)
+        status, _ = http_get(self.ip, self.http_port, "/hub/health", timeout=2.0,
+                             tls=self.ssl_cert is not None)
         return status == 200
 
     def running(self):
