@@ -6,10 +6,13 @@ Env:  POOLGATE_BIN         the binary (default build/proxy/poolgate)
       POOLGATE_TEST_STRICT 1 turns "peer missing" skips into failures (set in CI, where every
                            peer is installed and a skip would hide a broken machine); CI=true too
       POOLGATE_TEST_SLACK  seconds added to every health time budget (default 3)
+      POOLGATE_TEST_POOL_IPS  the two loopback addresses of the pool (default 127.0.0.2,127.0.0.3);
+                           another pair lets a second checkout run the suite at the same time
 """
 
 import os
 import shutil
+import types
 
 import pytest
 
@@ -20,12 +23,17 @@ STRICT = os.environ.get("POOLGATE_TEST_STRICT", "") not in ("", "0") or \
     os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # The pool under test. The demo (tests/integration/demo.py) uses other ports on the same
-# addresses, so both can run at once.
+# addresses, so both can run at once; POOLGATE_TEST_POOL_IPS moves the whole pool to two other
+# loopback addresses, so two checkouts (or CI and a developer) can too.
+POOL_IPS = (os.environ.get("POOLGATE_TEST_POOL_IPS", "") or "127.0.0.2,127.0.0.3").split(",")
+if len(POOL_IPS) != 2:
+    raise RuntimeError("POOLGATE_TEST_POOL_IPS: expected two comma-separated addresses, got %r"
+                       % POOL_IPS)
 POOL_SPECS = [
-    dict(id="demo-1", ip="127.0.0.2", ssh_port=2022, http_port=8000, hub_port=8081, api_port=8001,
-         labels={"zone": "a"}),
-    dict(id="demo-2", ip="127.0.0.3", ssh_port=2022, http_port=8000, hub_port=8081, api_port=8001,
-         labels={"zone": "b"}),
+    dict(id="demo-1", ip=POOL_IPS[0].strip(), ssh_port=2022, http_port=8000, hub_port=8081,
+         api_port=8001, labels={"zone": "a"}),
+    dict(id="demo-2", ip=POOL_IPS[1].strip(), ssh_port=2022, http_port=8000, hub_port=8081,
+         api_port=8001, labels={"zone": "b"}),
 ]
 
 
@@ -121,6 +129,31 @@ def make_poolgate(poolgate_bin, tmp_path, request):
             print("--- poolgate log %s ---\n%s" % (g.log_path, g.log_tail(80)))
     if problems:
         pytest.fail("poolgate misbehaved at teardown:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def certs(peers, tmp_path_factory):
+    """Certificates made at test time with the openssl CLI: a test CA (`ca`, its PEM path;
+    `authority`, the TestCA, to issue more), `pool` for pool.test and IP 127.0.0.1 and `other`
+    for other.test, each a (cert, key) pair of paths."""
+    if not os.access(P.OPENSSL, os.X_OK):
+        _unavailable("openssl CLI not installed (Debian package openssl)")
+    ca = P.TestCA(str(tmp_path_factory.mktemp("ca")))
+    return types.SimpleNamespace(
+        ca=ca.cert, authority=ca,
+        pool=ca.issue("pool", dns=["pool.test"], ips=["127.0.0.1"]),
+        other=ca.issue("other", dns=["other.test"]))
+
+
+@pytest.fixture
+def make_https_poolgate(make_poolgate, certs):
+    """Factory: make_https_poolgate(instances, certificates=..., http={...}, **make_poolgate
+    keywords): a poolgate with the https front door and the http redirect on free ports of
+    127.0.0.1, serving the pool certificate (default) and other.test's (SNI)."""
+    def make(instances=(), **kw):
+        kw.setdefault("certificates", [certs.pool, certs.other])
+        return make_poolgate(instances, https=True, **kw)
+    return make
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """The local demo behind scripts/demo: a real pool of two instances (sshd + JupyterHub on
 127.0.0.2 and 127.0.0.3) and poolgate in front of it, in the foreground, until Ctrl-C.
 
-    /usr/bin/python3 tests/integration/demo.py [--bin PATH] [--admin 127.0.0.1:9090] [--dir .demo]
+    /usr/bin/python3 tests/integration/demo.py [--bin PATH] [--admin 127.0.0.1:9090]
+        [--https 127.0.0.1:8443] [--http 127.0.0.1:8080] [--dir .demo]
 
+Browsers reach JupyterHub through poolgate at https://127.0.0.1:8443/ (a self-signed certificate
+that poolgate makes in its state_dir on first start); http://127.0.0.1:8080/ redirects there.
 Ports differ from the integration tests' (sshd 2122, JupyterHub 8100, hub 8181, proxy API 8101)
 so the demo and the test suite can run at the same time. Everything started here is stopped on
 Ctrl-C (SIGINT), SIGTERM or any error.
@@ -43,6 +46,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=P.poolgate_bin(), help="poolgate binary")
     ap.add_argument("--admin", default="127.0.0.1:9090", help="admin listen address")
+    ap.add_argument("--https", default="127.0.0.1:8443", help="https listen address (browsers)")
+    ap.add_argument("--http", default="127.0.0.1:8080",
+                    help="plain http listen address (redirects to https)")
     ap.add_argument("--dir", default=os.path.join(P.REPO, ".demo"), help="demo state directory")
     args = ap.parse_args()
 
@@ -58,8 +64,10 @@ def main():
             for port in (s["ssh_port"], s["http_port"], s["hub_port"], s["api_port"])
             if P.port_open(s["ip"], port, 0.3)]
     admin_host, admin_port = args.admin.rsplit(":", 1)
-    if P.port_open(admin_host, int(admin_port), 0.3):
-        busy.append(args.admin)
+    for listen in (args.admin, args.https, args.http):
+        host, port = listen.rsplit(":", 1)
+        if P.port_open(host, int(port), 0.3):
+            busy.append(listen)
     if busy:
         say("ports already in use: %s (another demo still running? `ss -ltnp`)" % ", ".join(busy))
         return 1
@@ -82,7 +90,9 @@ def main():
             with open(disc_path, "w") as f:
                 json.dump({"instances": []}, f, indent=2)
         cfg = {
-            "listen": {"admin": [args.admin]},
+            # No tls.certificates: poolgate makes a self-signed certificate in state_dir/tls
+            # on first start and serves it from then on.
+            "listen": {"admin": [args.admin], "https": [args.https], "http": [args.http]},
             "state_dir": os.path.join(d, "state"),
             "log": {"level": "info", "format": "text"},
             "instances": [inst.config() for inst in pool],
@@ -111,9 +121,18 @@ def main():
             say("poolgate exited with %d at startup" % gate.returncode)
             return 1
         base = "http://%s" % args.admin
+        https_host, https_port = args.https.rsplit(":", 1)
+        # The certificate may still be in the making (key generation off the loop): wait for
+        # the https listener before telling anyone to open it.
+        P.poll(lambda: P.port_open(https_host, int(https_port), 0.3) or gate.poll() is not None,
+               15, 0.1, "poolgate https listener")
         print("""
 ==============================================================================
  poolgate demo is running (pid %d). Ctrl-C stops everything.
+
+ open https://%s/ (self-signed certificate)
+   log in with any user name and password (JupyterHub's dummy authenticator)
+   http://%s/ redirects there; your user stays on one instance (see /status)
 
    curl %s/status      instances, states, checks (JSON)
    curl %s/readyz      200 when an instance is up
@@ -122,15 +141,16 @@ def main():
 
  Instances (real sshd + JupyterHub):
 %s
+ Certificate: %s/state/tls/selfsigned.crt
  Config:     %s   (edit, then: kill -HUP %d)
  Discovery:  %s   (add instances here at runtime)
  Try:        kill %d   (demo-1's sshd, or: pkill -f 'sshd.*127.0.0.2')
              and watch demo-1 go down on /status within about 6 s
 ==============================================================================
-""" % (gate.pid, base, base, base, base,
+""" % (gate.pid, args.https, args.http, base, base, base, base,
             "\n".join("   %s  %s  ssh -p %d, JupyterHub http://%s:%d/"
                       % (i.id, i.ip, i.ssh_port, i.ip, i.http_port) for i in pool),
-            cfg_path, gate.pid, disc_path, pool[0].sshd.proc.pid), flush=True)
+            d, cfg_path, gate.pid, disc_path, pool[0].sshd.proc.pid), flush=True)
         # Foreground until a signal or poolgate's own exit. The pool is not restarted.
         while gate.poll() is None:
             time.sleep(0.2)

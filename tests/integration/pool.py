@@ -416,6 +416,15 @@ class JupyterHub:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def log_count(self, needle):
+        """How many lines of this hub's log contain `needle` (a request's unique query string
+        shows there: JupyterHub logs every request with its URI at INFO)."""
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return sum(1 for line in f if needle in line)
+        except OSError:
+            return 0
+
     def kill(self):
         """kill -9 of the hub and its configurable-http-proxy (same process group)."""
         pause_tree(self.proc, False)
@@ -619,7 +628,12 @@ class Poolgate:
     """
 
     def __init__(self, workdir, instances=(), discovery=None, health=None, admin_port=None,
-                 binary=None, log_level="debug", extra=None):
+                 binary=None, log_level="debug", extra=None, https=False, certificates=None,
+                 http=None):
+        """https: also listen for browsers, https on 127.0.0.1:<https_port> and the plain-http
+        redirect on 127.0.0.1:<http_port> (both free ports); certificates: [(cert, key)] paths
+        for `tls.certificates` (None: poolgate makes its self-signed one); http: the `http`
+        settings object (timeouts, limits, cookie name)."""
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.binary = binary or poolgate_bin()
@@ -646,10 +660,38 @@ class Poolgate:
             # discovery: list of instance dicts to write now, or True for an empty file.
             self.cfg["discovery"] = {"file": self.discovery_path, "poll_ms": 200}
             self.write_discovery([] if discovery is True else discovery)
+        self.https_port = self.http_port = None
+        if https:
+            self.https_port = free_port(self.admin_host)
+            self.http_port = free_port(self.admin_host)
+            self.cfg["listen"]["https"] = ["%s:%d" % (self.admin_host, self.https_port)]
+            self.cfg["listen"]["http"] = ["%s:%d" % (self.admin_host, self.http_port)]
+            if certificates:
+                self.cfg["tls"] = {"certificates": [{"cert": c, "key": k}
+                                                    for c, k in certificates]}
+            if http:
+                self.cfg["http"] = dict(http)
         if extra:
             self.cfg.update(extra)
         self.proc = None
         self.exit_code = None
+
+    @property
+    def base_url(self):
+        """The https front door as a browser addresses it (by IP: the test certificate has an
+        IP SAN for 127.0.0.1)."""
+        return "https://%s:%d" % (self.admin_host, self.https_port)
+
+    def users(self, status=None):
+        """{instance id: [pinned users]} from /status."""
+        return dict((i["id"], list(i.get("users", [])))
+                    for i in (status or self.status())["instances"])
+
+    def user_instance(self, user, status=None):
+        """The id of the instance /status lists `user` under, or None (asserts at most one)."""
+        ids = [i for i, us in self.users(status).items() if user in us]
+        assert len(ids) <= 1, "%s listed under several instances: %r" % (user, ids)
+        return ids[0] if ids else None
 
     # --- config and discovery files
 
@@ -949,3 +991,513 @@ def fd_count(pid):
         return len(os.listdir("/proc/%d/fd" % pid))
     except OSError:
         return -1
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS: a throwaway CA and certificates (openssl CLI), openssl s_client, raw TLS exchanges
+
+OPENSSL = "/usr/bin/openssl"
+
+
+def _openssl(args, timeout=30, input=None):
+    r = subprocess.run([OPENSSL] + list(args), capture_output=True, text=True, timeout=timeout,
+                       input=input, stdin=None if input is not None else subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise PeerError("openssl %s failed (%d): %s" % (" ".join(args[:2]), r.returncode,
+                                                        r.stderr.strip()))
+    return r
+
+
+class TestCA:
+    """A certificate authority made for one test run in `workdir` with the openssl CLI (P-256
+    keys, two days). issue() signs server certificates for DNS names and IP addresses."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, workdir, cn="poolgate test CA"):
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.cert = os.path.join(workdir, "ca.crt")
+        self.key = os.path.join(workdir, "ca.key")
+        self._serial = int.from_bytes(os.urandom(6), "big")
+        _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-nodes", "-keyout", self.key, "-out", self.cert, "-days", "2",
+                  "-subj", "/CN=%s" % cn,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                  "-addext", "subjectKeyIdentifier=hash"])
+
+    def issue(self, name, dns=(), ips=(), cn=None):
+        """Signs a fresh key for `dns` names and `ips`; writes <name>.crt and <name>.key in the
+        CA's directory (replacing them atomically if they exist) and returns (cert, key)."""
+        crt, key = os.path.join(self.dir, name + ".crt"), os.path.join(self.dir, name + ".key")
+        tmp = os.path.join(self.dir, ".%s.%d" % (name, os.getpid()))
+        san = ",".join(["DNS:%s" % d for d in dns] + ["IP:%s" % i for i in ips])
+        ext = tmp + ".ext"
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\nsubjectKeyIdentifier=hash\n"
+                    "authorityKeyIdentifier=keyid\nsubjectAltName=%s\n" % san)
+        self._serial += 1
+        try:
+            _openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", tmp + ".key", "-out", tmp + ".csr",
+                      "-subj", "/CN=%s" % (cn or (list(dns) + list(ips))[0])])
+            _openssl(["x509", "-req", "-in", tmp + ".csr", "-CA", self.cert, "-CAkey", self.key,
+                      "-set_serial", str(self._serial), "-days", "2", "-extfile", ext,
+                      "-out", tmp + ".crt"])
+            # The key first: a reload that reads between the two renames sees a new key with
+            # the old certificate at worst, a mismatch poolgate must refuse, not serve.
+            os.replace(tmp + ".key", key)
+            os.replace(tmp + ".crt", crt)
+        finally:
+            for x in (ext, tmp + ".csr", tmp + ".key", tmp + ".crt"):
+                try:
+                    os.unlink(x)
+                except FileNotFoundError:
+                    pass
+        return crt, key
+
+
+def cert_fingerprint(pem):
+    """SHA-256 fingerprint ("AB:CD:...") of a PEM certificate given as a path or as text."""
+    if "-----BEGIN" not in pem:
+        with open(pem) as f:
+            pem = f.read()
+    r = _openssl(["x509", "-noout", "-fingerprint", "-sha256"], input=pem)
+    return r.stdout.strip().split("=", 1)[1]
+
+
+class SClient:
+    """One `openssl s_client` run: rc, output, the peer certificate (PEM) and what it says about
+    protocol, cipher and ALPN."""
+
+    def __init__(self, rc, output):
+        self.rc, self.output = rc, output
+        b, e = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+        i = output.find(b)
+        self.cert = output[i:output.find(e, i) + len(e)] + "\n" if i >= 0 else None
+
+    def field(self, name):
+        for line in self.output.splitlines():
+            line = line.strip()
+            if line.startswith(name):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    @property
+    def fingerprint(self):
+        return cert_fingerprint(self.cert) if self.cert else None
+
+    def _new_line(self):
+        """("TLSv1.3", "TLS_AES_256_GCM_SHA384") from "New, TLSv1.3, Cipher is ...", or None."""
+        for line in self.output.splitlines():
+            if line.startswith("New, "):
+                head, _, cipher = line.partition(", Cipher is ")
+                return head[5:].strip(), cipher.strip()
+        return None
+
+    @property
+    def handshake_ok(self):
+        """A session was established (a cipher negotiated) and a certificate was sent."""
+        n = self._new_line()
+        return self.cert is not None and n is not None and n[1] not in ("", "(NONE)")
+
+    @property
+    def protocol(self):
+        """The negotiated version: the session's "Protocol :" line (absent for TLS 1.3 when no
+        ticket came before s_client quit), else the "New, <version>" line."""
+        p = self.field("Protocol  :")
+        if p:
+            return p
+        n = self._new_line()
+        return n[0] if n else None
+
+    @property
+    def alpn(self):
+        return self.field("ALPN protocol:")
+
+    def __repr__(self):
+        return "<s_client rc=%d %s>" % (self.rc, self.output[-1500:])
+
+
+def s_client(port, host="127.0.0.1", servername=None, args=(), ca=None, timeout=10):
+    """Runs `openssl s_client` against host:port with stdin closed (it says Q-uit at once)."""
+    cmd = [OPENSSL, "s_client", "-connect", "%s:%d" % (host, port)]
+    if servername:
+        cmd += ["-servername", servername]
+    else:
+        cmd += ["-noservername"]
+    if ca:
+        cmd += ["-CAfile", ca]
+    r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return SClient(r.returncode, r.stdout + r.stderr)
+
+
+def tls_client_context(ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def tls_connect(port, ca, host="127.0.0.1", timeout=5.0, servername=None):
+    """A TLS socket to host:port verified against `ca`."""
+    raw = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s = tls_client_context(ca).wrap_socket(raw, server_hostname=servername or host)
+    except BaseException:
+        raw.close()
+        raise
+    s.settimeout(timeout)
+    return s
+
+
+def read_until_close(s, timeout, limit=1 << 20):
+    """(bytes read, closed) : reads until the peer closes, `timeout` seconds or `limit` bytes."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while len(data) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data, False
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            return data, False
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def parse_head(data):
+    """(status, {lower-case header: value}, body) of the first HTTP response in `data`."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+        raise ValueError("not an HTTP response: %r" % data[:200])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(parts[1]), headers, body
+
+
+def raw_exchange(port, ca, request, timeout=5.0):
+    """Sends `request` bytes over a fresh TLS connection and reads until the peer closes or
+    `timeout`: (status, headers, body, closed)."""
+    s = tls_connect(port, ca, timeout=timeout)
+    try:
+        s.sendall(request)
+        data, closed = read_until_close(s, timeout)
+    finally:
+        s.close()
+    if not data:
+        return None, {}, b"", closed
+    status, headers, body = parse_head(data)
+    return status, headers, body, closed
+
+
+# ---------------------------------------------------------------------------------------------
+# A browser in front of JupyterHub (requests + websocket-client, imported when used)
+
+
+AFFINITY_COOKIE = "poolgate_affinity"
+
+
+def parse_affinity(value):
+    """poolgate's affinity cookie value `v1.<instance-id>.<expiry>.<mac>` as
+    {"id", "expiry", "mac"}, or None if it does not have that shape."""
+    if not value or not value.startswith("v1."):
+        return None
+    parts = value[3:].rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return {"id": parts[0], "expiry": int(parts[1]), "mac": parts[2]}
+
+
+class HubBrowser:
+    """What a browser does with JupyterHub 3 at `base` (poolgate's https front door, or an
+    instance directly): one cookie jar (requests.Session), the Referer JupyterHub's API wants
+    with cookie auth, the X-XSRFToken notebook 6 wants on its API, websockets that carry the
+    jar's cookies. Every call has a timeout."""
+
+    def __init__(self, base, ca=None, timeout=30.0, cookie_name=AFFINITY_COOKIE):
+        import requests
+        self.requests = requests
+        self.base = base.rstrip("/")
+        self.ca = ca
+        self.timeout = timeout
+        self.cookie_name = cookie_name
+        self.s = requests.Session()
+        self.s.verify = ca if ca else True
+
+    def url(self, path):
+        return self.base + path
+
+    def request(self, method, path, api=None, **kw):
+        """requests.Response; `api` (default: path under /hub/api/ or /user/.../api/) adds the
+        Referer and X-XSRFToken headers a page of the same origin would send."""
+        headers = dict(kw.pop("headers", None) or {})
+        if api is None:
+            api = "/api/" in path
+        if api:
+            headers.setdefault("Referer", self.base + "/hub/")
+            x = self.cookie("_xsrf")
+            if x:
+                headers.setdefault("X-XSRFToken", x)
+        kw.setdefault("timeout", self.timeout)
+        kw.setdefault("allow_redirects", False)
+        return self.s.request(method, self.url(path), headers=headers, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    # --- cookies
+
+    def cookie(self, name):
+        vals = [c.value for c in self.s.cookies if c.name == name]
+        return vals[-1] if vals else None
+
+    def affinity(self):
+        """poolgate's affinity cookie in the jar, parsed (parse_affinity), or None."""
+        return parse_affinity(self.cookie(self.cookie_name))
+
+    def set_affinity(self, value):
+        """Replaces poolgate's cookie in the jar with `value` (a forged one)."""
+        for c in list(self.s.cookies):
+            if c.name == self.cookie_name:
+                self.s.cookies.clear(c.domain, c.path, c.name)
+        host = self.base.split("://", 1)[1].rsplit(":", 1)[0]
+        self.s.cookies.set(self.cookie_name, value, domain=host, path="/")
+
+    def cookie_header(self, path):
+        req = self.requests.Request("GET", self.url(path)).prepare()
+        req.prepare_cookies(self.s.cookies)
+        return req.headers.get("Cookie", "")
+
+    # --- JupyterHub
+
+    def login(self, user, password="any", probe=None):
+        """POST /hub/login (dummy authenticator: any password); returns the 302 response.
+        JupyterHub 3.0's login form carries no _xsrf field (tornado's xsrf_cookies is off in
+        3.0; 4.1 added it), so none is sent. `probe`: a unique query string value that the
+        serving hub's log will show (JupyterHub.log_count)."""
+        path = "/hub/login" + ("?probe=%s" % probe if probe else "")
+        r = self.post(path, data={"username": user, "password": password}, api=False)
+        assert r.status_code == 302, "login %s: %d %s" % (user, r.status_code, r.text[:300])
+        assert self.cookie("jupyterhub-hub-login"), "login %s set no hub cookie" % user
+        return r
+
+    def user_model(self, user):
+        r = self.get("/hub/api/users/%s" % user)
+        assert r.status_code == 200, "GET user %s: %d %s" % (user, r.status_code, r.text[:300])
+        return r.json()
+
+    def server_running(self, user):
+        m = self.user_model(user)
+        return "" in m.get("servers", {}) and m["servers"][""].get("ready")
+
+    def spawn(self, user, timeout=60.0):
+        """Starts the user's default server and reads the spawn progress stream while it starts.
+        Returns [(arrival monotonic time, event dict)] in order; the stream's end time is the
+        `end` attribute of the returned list."""
+        result = {}
+
+        def start():
+            try:
+                result["r"] = self.post("/hub/api/users/%s/server" % user, timeout=timeout)
+            except Exception as e:  # noqa: BLE001 - reported below
+                result["r"] = e
+
+        t = threading.Thread(target=start, daemon=True)
+        t.start()
+        events = None
+        deadline = time.monotonic() + timeout
+        try:
+            while events is None and time.monotonic() < deadline:
+                status, events = self.event_stream("/hub/api/users/%s/server/progress" % user,
+                                                   timeout=deadline - time.monotonic())
+                if status == 400:  # "not starting" yet: the POST has not reached the hub
+                    events = None
+                    time.sleep(0.05)
+                    continue
+                assert status == 200, "progress stream: %d" % status
+        finally:
+            t.join(max(0.1, deadline - time.monotonic()))
+        r = result.get("r")
+        assert not isinstance(r, Exception) and r is not None, "spawn POST: %r" % (r,)
+        assert r.status_code in (201, 202), "spawn %s: %d %s" % (user, r.status_code,
+                                                               r.text[:300])
+        assert events, "no progress stream within %.0fs" % timeout
+        return events
+
+    def event_stream(self, path, timeout=60.0):
+        """GET `path` as text/event-stream over its own http.client connection (carrying the
+        jar's cookies), reading each piece as it arrives. Returns (status, events) where events
+        is a list of (arrival time, parsed data) with an `end` attribute (time the stream
+        ended); events is None for a non-200 status."""
+        import http.client as hc
+        import urllib.parse
+        u = urllib.parse.urlsplit(self.base)
+        if u.scheme == "https":
+            c = hc.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                   context=ssl.create_default_context(cafile=self.ca))
+        else:
+            c = hc.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        try:
+            c.request("GET", path, headers={"Cookie": self.cookie_header(path),
+                                            "Referer": self.base + "/hub/",
+                                            "Accept": "text/event-stream",
+                                            "Accept-Encoding": "identity"})
+            r = c.getresponse()
+            if r.status != 200:
+                r.read()
+                return r.status, None
+            assert r.getheader("Content-Type", "").startswith("text/event-stream"), \
+                r.getheaders()
+            events = _Events()
+            buf = b""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                piece = r.read1(65536)
+                now = time.monotonic()
+                if not piece:
+                    break
+                buf += piece
+                while b"\n\n" in buf:
+                    block, buf = buf.split(b"\n\n", 1)
+                    for line in block.split(b"\n"):
+                        if line.startswith(b"data:"):
+                            events.append((now, json.loads(line[5:].strip())))
+            events.end = time.monotonic()
+            return 200, events
+        finally:
+            c.close()
+
+    def open_ui(self, user):
+        """GET /user/<user>/tree through the OAuth dance with the hub: sets the single-user
+        server's cookie and notebook's _xsrf cookie, as opening the page in a browser does."""
+        r = self.request("GET", "/user/%s/tree" % user, allow_redirects=True, api=False)
+        assert r.status_code == 200 and r.url.endswith("/user/%s/tree" % user), \
+            "open /user/%s/tree: %d %s" % (user, r.status_code, r.url)
+        assert self.cookie("_xsrf"), "no _xsrf cookie from the notebook page"
+        return r
+
+    def stop_server(self, user, timeout=30.0):
+        r = self.delete("/hub/api/users/%s/server" % user)
+        assert r.status_code in (202, 204, 400), "stop %s: %d %s" % (user, r.status_code,
+                                                                   r.text[:300])
+        poll(lambda: not self.user_model(user).get("servers"), timeout, 0.2,
+             "%s's server to stop" % user)
+
+    def new_kernel(self, user):
+        r = self.post("/user/%s/api/kernels" % user, json={"name": "python3"})
+        assert r.status_code == 201, "new kernel: %d %s" % (r.status_code, r.text[:300])
+        return r.json()["id"]
+
+    def new_terminal(self, user):
+        r = self.post("/user/%s/api/terminals" % user)
+        assert r.status_code == 200, "new terminal: %d %s" % (r.status_code, r.text[:300])
+        return r.json()["name"]
+
+    def websocket(self, path, timeout=None):
+        import websocket
+        ws_url = ("wss" if self.base.startswith("https") else "ws") + self.base[
+            self.base.index("://"):] + path
+        opts = {"cookie": self.cookie_header(path.split("?")[0]), "origin": self.base,
+                "timeout": timeout or self.timeout}
+        if self.base.startswith("https"):
+            opts["sslopt"] = {"ca_certs": self.ca} if self.ca else {}
+        return websocket.create_connection(ws_url, **opts)
+
+    def kernel(self, user, kernel_id):
+        import uuid
+        return KernelChannel(self.websocket("/user/%s/api/kernels/%s/channels?session_id=%s"
+                                            % (user, kernel_id, uuid.uuid4().hex)), user)
+
+    def terminal(self, user, name):
+        return TerminalChannel(self.websocket("/user/%s/terminals/websocket/%s" % (user, name)))
+
+
+class _Events(list):
+    end = None
+
+
+class KernelChannel:
+    """A kernel's websocket (notebook 6 multiplexes the channels over one socket, each message
+    naming its channel): execute() sends an execute_request on the shell channel and returns
+    the text/plain of its execute_result."""
+
+    def __init__(self, ws, user):
+        import uuid
+        self.ws, self.user, self.session = ws, user, uuid.uuid4().hex
+
+    def execute(self, code, timeout=30.0):
+        import uuid
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": self.user, "session": self.session,
+                       "msg_type": "execute_request", "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            m = json.loads(self.ws.recv())
+            if m.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            seen.append(m["msg_type"])
+            if m["msg_type"] == "execute_result":
+                return m["content"]["data"]["text/plain"]
+            if m["msg_type"] == "error":
+                raise AssertionError("kernel error: %r" % m["content"])
+        raise TimeoutError("no execute_result for %r within %.0fs (saw %r)" % (code, timeout,
+                                                                              seen))
+
+    def close(self):
+        self.ws.close()
+
+
+class TerminalChannel:
+    """A terminado websocket: ["stdin", text] in, ["stdout", text] out."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.out = ""
+
+    def run(self, line):
+        self.ws.send(json.dumps(["stdin", line + "\r"]))
+
+    def wait_for(self, needle, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while needle not in self.out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("terminal never printed %r; got %r" % (needle,
+                                                                          self.out[-500:]))
+            self.ws.settimeout(left)
+            m = json.loads(self.ws.recv())
+            if m[0] == "stdout":
+                self.out += m[1]
+        return self.out
+
+    def close(self):
+        self.ws.close()
