@@ -1235,7 +1235,11 @@ class HubBrowser:
         self.timeout = timeout
         self.cookie_name = cookie_name
         self.s = requests.Session()
-        self.s.verify = ca if ca else True
+        # Not the environment's proxies or CA bundle: REQUESTS_CA_BUNDLE would otherwise win
+        # over Session.verify (requests merges a request's verify=None with the environment
+        # first), and the test CA would never be used.
+        self.s.trust_env = False
+        self.verify = ca if ca else True
 
     def url(self, path):
         return self.base + path
@@ -1252,6 +1256,7 @@ class HubBrowser:
             if x:
                 headers.setdefault("X-XSRFToken", x)
         kw.setdefault("timeout", self.timeout)
+        kw.setdefault("verify", self.verify)
         kw.setdefault("allow_redirects", False)
         return self.s.request(method, self.url(path), headers=headers, **kw)
 
