@@ -9,7 +9,8 @@
 
 struct registry {
 	struct instance *head;	/* in configuration order: config first, then discovery */
-	struct reg_hooks hooks;
+	struct reg_hooks hooks[REG_MAX_HOOKS];
+	size_t nhooks;
 };
 
 static const char *const state_names[] = { "unknown", "up", "down", "draining", "maint" };
@@ -98,10 +99,26 @@ reg_new(void)
 	return calloc(1, sizeof(struct registry));
 }
 
-void
-reg_set_hooks(struct registry *reg, const struct reg_hooks *hooks)
+int
+reg_add_hooks(struct registry *reg, const struct reg_hooks *hooks)
 {
-	reg->hooks = *hooks;
+	if (reg->nhooks == REG_MAX_HOOKS)
+		return PG_ERANGE;
+	reg->hooks[reg->nhooks++] = *hooks;
+	return 0;
+}
+
+void
+reg_remove_hooks(struct registry *reg, void *arg)
+{
+	for (size_t i = 0; i < reg->nhooks; i++) {
+		if (reg->hooks[i].arg == arg) {
+			memmove(&reg->hooks[i], &reg->hooks[i + 1],
+			    (reg->nhooks - i - 1) * sizeof(reg->hooks[0]));
+			reg->nhooks--;
+			return;
+		}
+	}
 }
 
 struct instance *
@@ -161,8 +178,10 @@ remove_instance(struct registry *reg, struct instance *in, const char *why)
 	LOG_INFO(prefix, "removed (%s)", why);
 	unlink_instance(reg, in);
 	in->removed = 1;
-	if (reg->hooks.removed != NULL)
-		reg->hooks.removed(reg->hooks.arg, in);
+	for (size_t i = 0; i < reg->nhooks; i++) {
+		if (reg->hooks[i].removed != NULL)
+			reg->hooks[i].removed(reg->hooks[i].arg, in);
+	}
 	inst_unref(in);
 }
 
@@ -192,8 +211,10 @@ add_instance(struct registry *reg, enum inst_source source, const struct inst_co
 	LOG_INFO(prefix, "added from %s: %s ssh %u, %s %u, admin state %s", inst_source_name(source),
 	    ic->address, ic->ssh_port, ic->http_tls ? "https" : "http", ic->http_port,
 	    inst_admin_name(ic->admin));
-	if (reg->hooks.added != NULL)
-		reg->hooks.added(reg->hooks.arg, in);
+	for (size_t i = 0; i < reg->nhooks; i++) {
+		if (reg->hooks[i].added != NULL)
+			reg->hooks[i].added(reg->hooks[i].arg, in);
+	}
 	return 0;
 }
 
@@ -228,8 +249,10 @@ update_instance(struct registry *reg, struct instance *in, enum inst_source sour
 		    inst_source_name(source));
 		note_state(in, before, why);
 	}
-	if (reg->hooks.changed != NULL)
-		reg->hooks.changed(reg->hooks.arg, in, endpoint);
+	for (size_t i = 0; i < reg->nhooks; i++) {
+		if (reg->hooks[i].changed != NULL)
+			reg->hooks[i].changed(reg->hooks[i].arg, in, endpoint);
+	}
 	return 0;
 }
 

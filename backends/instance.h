@@ -40,7 +40,7 @@ struct instance {
 	struct instance *next;
 };
 
-/* Observers of the instance set, called synchronously from reg_apply() / inst_set_*(). */
+/* Observers of the instance set, called synchronously from reg_apply(). */
 struct reg_hooks {
 	void (*added)(void *arg, struct instance *in);
 	/* The configuration changed; endpoint=1 when address, ports or TLS settings changed. */
@@ -54,7 +54,13 @@ struct registry;
 /* Returns a new empty registry or NULL. Free with reg_free() (drops its references). */
 struct registry *reg_new(void);
 void reg_free(struct registry *reg);
-void reg_set_hooks(struct registry *reg, const struct reg_hooks *hooks);
+/*
+ * Observers: up to REG_MAX_HOOKS sets of hooks, called in the order added. reg_add_hooks returns 0
+ * or PG_ERANGE; reg_remove_hooks removes the set whose arg is arg.
+ */
+#define REG_MAX_HOOKS 4
+int reg_add_hooks(struct registry *reg, const struct reg_hooks *hooks);
+void reg_remove_hooks(struct registry *reg, void *arg);
 
 /*
  * Makes the instances from source exactly list[0..n): adds new ids, updates changed ones, removes

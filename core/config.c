@@ -216,10 +216,10 @@ get_enum(struct pctx *c, const cJSON *obj, const char *key, const char *path,
 	free(s);
 }
 
-/* Reads a non-empty array of non-empty strings. */
+/* Reads an array of non-empty strings; allow_empty says whether [] is valid. */
 static void
-get_string_array(struct pctx *c, const cJSON *obj, const char *key, const char *path,
-    char ***out, size_t *nout)
+get_string_array_ex(struct pctx *c, const cJSON *obj, const char *key, const char *path,
+    int allow_empty, char ***out, size_t *nout)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	char kp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
@@ -229,11 +229,12 @@ get_string_array(struct pctx *c, const cJSON *obj, const char *key, const char *
 	if (c->failed || v == NULL)
 		return;
 	join(kp, path, key);
-	if (!cJSON_IsArray(v) || (n = (size_t)cJSON_GetArraySize(v)) == 0) {
-		fail(c, kp, "expected a non-empty array of strings");
+	if (!cJSON_IsArray(v) || ((n = (size_t)cJSON_GetArraySize(v)) == 0 && !allow_empty)) {
+		fail(c, kp, allow_empty ? "expected an array of strings" :
+		    "expected a non-empty array of strings");
 		return;
 	}
-	if ((arr = calloc(n, sizeof(*arr))) == NULL) {
+	if ((arr = calloc(n ? n : 1, sizeof(*arr))) == NULL) {
 		c->nomem = 1;
 		fail(c, kp, "out of memory");
 		return;
@@ -257,6 +258,31 @@ get_string_array(struct pctx *c, const cJSON *obj, const char *key, const char *
 	free(*out);
 	*out = arr;
 	*nout = n;
+}
+
+static void
+get_string_array(struct pctx *c, const cJSON *obj, const char *key, const char *path,
+    char ***out, size_t *nout)
+{
+	get_string_array_ex(c, obj, key, path, 0, out, nout);
+}
+
+/* listen.<key>: an array of "ip:port"; [] turns that listener off. */
+static void
+get_listen(struct pctx *c, const cJSON *obj, const char *key, int allow_empty, char ***out,
+    size_t *nout)
+{
+	char kp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
+	struct sockaddr_storage ss;
+
+	get_string_array_ex(c, obj, key, "listen", allow_empty, out, nout);
+	for (size_t i = 0; i < *nout && !c->failed; i++) {
+		if (pg_addr_parse_hostport((*out)[i], &ss) != 0) {
+			join(ip, "listen", key);
+			join_index(kp, ip, i);
+			fail(c, kp, "expected \"ip:port\" or \"[ipv6]:port\", got \"%s\"", (*out)[i]);
+		}
+	}
 }
 
 static int
@@ -466,6 +492,80 @@ parse_health(struct pctx *c, const cJSON *v, const char *path, struct health_con
 	}
 }
 
+static void
+parse_tls(struct pctx *c, const cJSON *v, struct pg_config *cfg)
+{
+	static const char *const keys[] = { "certificates", NULL };
+	static const char *const cert_keys[] = { "cert", "key", NULL };
+	const cJSON *arr;
+	char kp[PATH_MAX_LEN];
+	size_t n, i = 0;
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "tls", keys);
+	if (c->failed || (arr = cJSON_GetObjectItemCaseSensitive(v, "certificates")) == NULL)
+		return;
+	if (!cJSON_IsArray(arr)) {
+		fail(c, "tls.certificates", "expected an array of {\"cert\", \"key\"} objects");
+		return;
+	}
+	if ((n = (size_t)cJSON_GetArraySize(arr)) == 0)
+		return;
+	if ((cfg->certs = calloc(n, sizeof(*cfg->certs))) == NULL) {
+		c->nomem = 1;
+		fail(c, "tls.certificates", "out of memory");
+		return;
+	}
+	cfg->ncerts = n;
+	for (const cJSON *it = arr->child; it != NULL && !c->failed; it = it->next, i++) {
+		join_index(kp, "tls.certificates", i);
+		if (!cJSON_IsObject(it)) {
+			fail(c, kp, "expected an object with \"cert\" and \"key\"");
+			break;
+		}
+		check_keys(c, it, kp, cert_keys);
+		get_string(c, it, "cert", kp, 1, &cfg->certs[i].cert);
+		get_string(c, it, "key", kp, 1, &cfg->certs[i].key);
+	}
+}
+
+static void
+parse_http(struct pctx *c, const cJSON *v, struct http_conf *h)
+{
+	static const char *const keys[] = { "max_connections", "header_timeout_ms", "idle_timeout_ms",
+		"websocket_idle_timeout_ms", "connect_timeout_ms", "response_timeout_ms",
+		"max_header_bytes", "max_headers", "max_request_line", "cookie_name", "cookie_ttl_s",
+		NULL };
+	char kp[PATH_MAX_LEN];
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "http", keys);
+	get_uint(c, v, "max_connections", "http", 1, 1000000, &h->max_connections);
+	get_uint(c, v, "header_timeout_ms", "http", 100, 600000, &h->header_timeout_ms);
+	get_uint(c, v, "idle_timeout_ms", "http", 100, 86400000, &h->idle_timeout_ms);
+	get_uint(c, v, "websocket_idle_timeout_ms", "http", 1000, 604800000,
+	    &h->websocket_idle_timeout_ms);
+	get_uint(c, v, "connect_timeout_ms", "http", 100, 600000, &h->connect_timeout_ms);
+	get_uint(c, v, "response_timeout_ms", "http", 100, 86400000, &h->response_timeout_ms);
+	get_uint(c, v, "max_header_bytes", "http", 1024, 1048576, &h->max_header_bytes);
+	get_uint(c, v, "max_headers", "http", 8, 1000, &h->max_headers);
+	get_uint(c, v, "max_request_line", "http", 256, 65536, &h->max_request_line);
+	get_string(c, v, "cookie_name", "http", 0, &h->cookie_name);
+	get_uint(c, v, "cookie_ttl_s", "http", 60, 31536000, &h->cookie_ttl_s);
+	if (!c->failed) {
+		/* A cookie name is an RFC 6265 token. */
+		for (const char *p = h->cookie_name; *p != '\0'; p++) {
+			if (*p <= 0x20 || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *p) != NULL) {
+				join(kp, "http", "cookie_name");
+				fail(c, kp, "expected a cookie token (letters, digits, - _ . etc.)");
+				break;
+			}
+		}
+	}
+}
+
 static int
 config_defaults(struct pg_config *cfg)
 {
@@ -475,6 +575,19 @@ config_defaults(struct pg_config *cfg)
 	cfg->discovery_poll_ms = 1000;
 	cfg->health = (struct health_conf){ .interval_ms = 2000, .timeout_ms = 1000, .rise = 2,
 		.fall = 3, .jitter_pct = 10, .checks = 7 };
+	cfg->http = (struct http_conf){ .max_connections = 10000, .header_timeout_ms = 10000,
+		.idle_timeout_ms = 60000, .websocket_idle_timeout_ms = 3600000,
+		.connect_timeout_ms = 5000, .response_timeout_ms = 120000, .max_header_bytes = 16384,
+		.max_headers = 100, .max_request_line = 8192, .cookie_ttl_s = 86400 };
+	cfg->http.cookie_name = strdup("poolgate_affinity");
+	/* DESIGN.md's listener defaults; "[]" in the config turns one off. */
+	cfg->nlisten_https = cfg->nlisten_http = 1;
+	cfg->listen_https = calloc(1, sizeof(char *));
+	cfg->listen_http = calloc(1, sizeof(char *));
+	if (cfg->http.cookie_name == NULL || cfg->listen_https == NULL || cfg->listen_http == NULL ||
+	    (cfg->listen_https[0] = strdup("0.0.0.0:8443")) == NULL ||
+	    (cfg->listen_http[0] = strdup("0.0.0.0:8080")) == NULL)
+		return PG_ENOMEM;
 	cfg->admin_max_connections = 64;
 	cfg->admin_request_timeout_ms = 10000;
 	cfg->nlisten_admin = 1;
@@ -506,15 +619,14 @@ static void
 parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
-		"health", "admin", NULL };
-	static const char *const listen_keys[] = { "admin", NULL };
+		"health", "admin", "tls", "http", NULL };
+	static const char *const listen_keys[] = { "admin", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
 	static const char *const admin_keys[] = { "max_connections", "request_timeout_ms", NULL };
 	static const char *const levels[] = { "debug", "info", "notice", "warn", "error", NULL };
 	static const char *const formats[] = { "text", "json", NULL };
 	const cJSON *v;
-	char kp[PATH_MAX_LEN];
 	int e;
 
 	if (!cJSON_IsObject(root)) {
@@ -525,16 +637,12 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 
 	if ((v = get_object(c, root, "listen", "")) != NULL) {
 		check_keys(c, v, "listen", listen_keys);
-		get_string_array(c, v, "admin", "listen", &cfg->listen_admin, &cfg->nlisten_admin);
-		for (size_t i = 0; i < cfg->nlisten_admin && !c->failed; i++) {
-			struct sockaddr_storage ss;
-			if (pg_addr_parse_hostport(cfg->listen_admin[i], &ss) != 0) {
-				snprintf(kp, sizeof(kp), "listen.admin[%zu]", i);
-				fail(c, kp, "expected \"ip:port\" or \"[ipv6]:port\", got \"%s\"",
-				    cfg->listen_admin[i]);
-			}
-		}
+		get_listen(c, v, "admin", 0, &cfg->listen_admin, &cfg->nlisten_admin);
+		get_listen(c, v, "https", 1, &cfg->listen_https, &cfg->nlisten_https);
+		get_listen(c, v, "http", 1, &cfg->listen_http, &cfg->nlisten_http);
 	}
+	parse_tls(c, get_object(c, root, "tls", ""), cfg);
+	parse_http(c, get_object(c, root, "http", ""), &cfg->http);
 	get_string(c, root, "state_dir", "", 0, &cfg->state_dir);
 	if ((v = get_object(c, root, "log", "")) != NULL) {
 		check_keys(c, v, "log", log_keys);
@@ -778,6 +886,18 @@ pg_config_free(struct pg_config *c)
 	for (size_t i = 0; i < c->nlisten_admin; i++)
 		free(c->listen_admin[i]);
 	free(c->listen_admin);
+	for (size_t i = 0; i < c->nlisten_https; i++)
+		free(c->listen_https[i]);
+	free(c->listen_https);
+	for (size_t i = 0; i < c->nlisten_http; i++)
+		free(c->listen_http[i]);
+	free(c->listen_http);
+	for (size_t i = 0; i < c->ncerts; i++) {
+		free(c->certs[i].cert);
+		free(c->certs[i].key);
+	}
+	free(c->certs);
+	free(c->http.cookie_name);
 	free(c->state_dir);
 	inst_conf_free_array(c->instances, c->ninstances);
 	free(c->discovery_file);

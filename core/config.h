@@ -46,9 +46,35 @@ struct health_conf {
 	char *http_path;	/* default "/hub/health" */
 };
 
+struct tls_cert_conf {
+	char *cert, *key;	/* PEM files: certificate chain, private key */
+};
+
+/* The HTTPS front door (proxy/http). */
+struct http_conf {
+	uint32_t max_connections;
+	uint32_t header_timeout_ms;	/* a request head must arrive whole within this */
+	uint32_t idle_timeout_ms;	/* keep-alive between requests, and body inactivity */
+	uint32_t websocket_idle_timeout_ms;
+	uint32_t connect_timeout_ms;	/* to an instance; past it: 504 */
+	uint32_t response_timeout_ms;	/* request sent -> response head; past it: 504 */
+	uint32_t max_header_bytes;	/* request line + headers; past it: 431 */
+	uint32_t max_headers;		/* header count; past it: 431 */
+	uint32_t max_request_line;	/* past it: 414 */
+	char *cookie_name;
+	uint32_t cookie_ttl_s;
+};
+
 struct pg_config {
 	char **listen_admin;	/* "ip:port" strings */
 	size_t nlisten_admin;
+	char **listen_https;	/* empty when the HTTPS front door is off */
+	size_t nlisten_https;
+	char **listen_http;	/* plain-http listeners that redirect to https */
+	size_t nlisten_http;
+	struct tls_cert_conf *certs;	/* none: a self-signed one is made in state_dir */
+	size_t ncerts;
+	struct http_conf http;
 	char *state_dir;
 	enum pg_log_level log_level;
 	enum pg_log_format log_format;

@@ -675,7 +675,11 @@ prober_new(uv_loop_t *loop, struct registry *reg, const struct health_conf *hc)
 	if (getrandom(&pr->rng, sizeof(pr->rng), 0) != sizeof(pr->rng) || pr->rng == 0)
 		pr->rng = uv_hrtime() | 1;
 	hooks.arg = pr;
-	reg_set_hooks(reg, &hooks);
+	if (reg_add_hooks(reg, &hooks) != 0) {
+		free(pr->hc.http_path);
+		free(pr);
+		return NULL;
+	}
 	for (struct instance *in = reg_first(reg); in != NULL; in = in->next)
 		hook_added(pr, in);
 	return pr;
@@ -697,10 +701,8 @@ prober_set_conf(struct prober *pr, const struct health_conf *hc)
 void
 prober_stop(struct prober *pr)
 {
-	struct reg_hooks none = { 0 };
-
 	pr->stopping = 1;
-	reg_set_hooks(pr->reg, &none);
+	reg_remove_hooks(pr->reg, pr);
 	for (struct instance *in = reg_first(pr->reg); in != NULL; in = in->next) {
 		if (in->probe != NULL)
 			iprobe_stop(in->probe);

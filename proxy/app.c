@@ -8,6 +8,8 @@
 #include "core/log.h"
 #include "health/ops.h"
 #include "health/probe.h"
+#include "proxy/http/front.h"
+#include "proxy/http/route.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +26,8 @@ struct app {
 	struct discovery *discovery;
 	struct prober *prober;
 	struct ops_server *ops;
+	struct router *router;
+	struct http_front *front;	/* NULL when no https/http listener is configured */
 	struct ops_env env;
 	uv_signal_t sigterm, sigint, sighup;
 	int stopping;
@@ -79,6 +83,37 @@ start_discovery(struct app *a, const struct pg_config *cfg)
 }
 
 static int
+same_list(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++) {
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The front door keeps no pooled connection to an instance that went away or moved. */
+static void
+front_hook_changed(void *arg, struct instance *in, int endpoint)
+{
+	struct app *a = arg;
+
+	if (endpoint && a->front != NULL)
+		front_forget_instance(a->front, in);
+}
+
+static void
+front_hook_removed(void *arg, struct instance *in)
+{
+	struct app *a = arg;
+
+	if (a->front != NULL)
+		front_forget_instance(a->front, in);
+}
+
+static int
 streq_null(const char *x, const char *y)
 {
 	return (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
@@ -89,12 +124,14 @@ static void
 apply_reload(struct app *a, struct pg_config *nc)
 {
 	struct pg_config *old = a->cfg;
-	int same_listen = nc->nlisten_admin == old->nlisten_admin;
+	char err[512];
 
-	for (size_t i = 0; same_listen && i < nc->nlisten_admin; i++)
-		same_listen = strcmp(nc->listen_admin[i], old->listen_admin[i]) == 0;
-	if (!same_listen)
-		LOG_WARN("reload", "listen.admin changed: the new address takes effect at restart");
+	if (!same_list(nc->listen_admin, nc->nlisten_admin, old->listen_admin, old->nlisten_admin) ||
+	    !same_list(nc->listen_https, nc->nlisten_https, old->listen_https, old->nlisten_https) ||
+	    !same_list(nc->listen_http, nc->nlisten_http, old->listen_http, old->nlisten_http))
+		LOG_WARN("reload", "listen changed: new listener addresses take effect at restart");
+	if (a->front != NULL && front_reload(a->front, nc, err, sizeof(err)) != 0)
+		LOG_ERR("reload", "certificates not reloaded, the old ones stay: %s", err);
 	if (strcmp(nc->state_dir, old->state_dir) != 0)
 		LOG_WARN("reload", "state_dir changed: the new directory takes effect at restart");
 
@@ -187,6 +224,9 @@ shutdown_app(struct app *a, const char *why)
 	LOG_INFO("main", "%s: shutting down", why);
 	ops_stop(a->ops);
 	a->ops = NULL;
+	front_stop(a->front);
+	a->front = NULL;
+	reg_remove_hooks(a->reg, a);
 	discovery_stop(a->discovery);
 	a->env.discovery = a->discovery = NULL;
 	prober_stop(a->prober);
@@ -258,6 +298,22 @@ app_run(const char *config_path)
 		code = PG_EXIT_RUNTIME;
 		goto drain;
 	}
+	if (a.cfg->nlisten_https + a.cfg->nlisten_http > 0) {
+		struct reg_hooks hooks = { NULL, front_hook_changed, front_hook_removed, &a };
+		if ((a.router = route_new(a.reg)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
+		    (r = front_start(&a.loop, a.cfg, a.reg, a.router, &a.front, err,
+		    sizeof(err))) != 0) {
+			LOG_ERR("main", "cannot start: %s", a.router ? err : "out of memory");
+			fprintf(stderr, "poolgate: cannot start: %s\n", a.router ? err : "out of memory");
+			reg_remove_hooks(a.reg, &a);
+			ops_stop(a.ops);
+			a.ops = NULL;
+			prober_stop(a.prober);
+			a.prober = NULL;
+			code = PG_EXIT_RUNTIME;
+			goto drain;
+		}
+	}
 	start_discovery(&a, a.cfg);
 	uv_signal_init(&a.loop, &a.sigterm);
 	uv_signal_init(&a.loop, &a.sigint);
@@ -276,6 +332,7 @@ out:
 		code = code ? code : PG_EXIT_RUNTIME;
 	}
 	reg_free(a.reg);
+	route_free(a.router);
 	pg_config_free(a.cfg);
 	if (code == PG_EXIT_OK)
 		LOG_INFO("main", "stopped");

@@ -61,7 +61,7 @@ new_reg(struct rec *r)
 
 	assert_non_null(reg);
 	memset(r, 0, sizeof(*r));
-	reg_set_hooks(reg, &hooks);
+	assert_int_equal(reg_add_hooks(reg, &hooks), 0);
 	return reg;
 }
 

@@ -1,0 +1,1231 @@
+/*
+ * The HTTPS front door's connections. One struct hconn per client connection owns its TCP handle,
+ * its timer, its TLS session and, while an exchange runs, one upstream connection (upstream.c).
+ *
+ * Each direction has its own state (STYLE.md): req_state for what we read from the client,
+ * resp_state for what we relay back. An exchange ends when both are done; only then is the next
+ * pipelined request parsed, so responses go out in request order.
+ *
+ * Bodies stream: llhttp hands over body bytes as they arrive and they are written on at once, with
+ * flow control both ways (a side whose peer does not read is paused at FLOW_HIGH bytes queued).
+ */
+#include "proxy/http/front.h"
+#include "certs/tls.h"
+#include "certs/tlsctx.h"
+#include "core/addr.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "proxy/http/head.h"
+#include "proxy/http/pages.h"
+#include "proxy/http/route.h"
+#include "proxy/http/upstream.h"
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FLOW_HIGH (1u << 20)	/* pause the other side above this many queued bytes */
+#define FLOW_LOW (256u << 10)	/* and resume below this */
+#define FORM_MAX 8192		/* a login form we buffer to learn the user */
+#define RESP_HEAD_MAX (64u << 10)
+#define UPSTREAM_IDLE_MS 4000	/* below Node's 5 s keep-alive in configurable-http-proxy */
+
+struct listener {
+	uv_tcp_t tcp;
+	struct http_front *f;
+	int tls;		/* 1: https; 0: plain http that redirects */
+	unsigned port;
+	char addr[PG_ADDRSTRLEN];
+};
+
+struct http_front {
+	uv_loop_t *loop;
+	struct registry *reg;
+	struct router *rt;
+	struct http_conf conf;		/* cookie_name not used here */
+	struct tls_server_set *tls;
+	struct upool *upool;
+	unsigned https_port;		/* where the redirect listener sends browsers */
+	struct listener *listeners;
+	size_t nlisteners, closing_listeners;
+	struct hconn *conns;
+	struct front_stats stats;
+	llhttp_settings_t req_settings, resp_settings;	/* shared by every connection */
+	int stopping;
+};
+
+enum req_state { REQ_IDLE, REQ_HEAD, REQ_FORM, REQ_ROUTING, REQ_BODY, REQ_DONE };
+enum resp_state { RESP_NONE, RESP_WAIT, RESP_BODY, RESP_DONE };
+enum timer_kind { T_NONE, T_HEADER, T_IDLE, T_RESPONSE, T_TUNNEL };
+
+struct hconn {
+	struct http_front *f;
+	struct listener *l;
+	struct hconn *prev, *next;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	enum timer_kind tkind;
+	int closes, closing, close_after_write;
+	char peer[PG_ADDRSTRLEN + 8];
+	char client_ip[PG_ADDRSTRLEN];
+	struct tls_conn *tls;
+	struct tls_server_set *tlsset;	/* referenced while the handshake may consult it */
+	int handshaken;
+	size_t out_queued;
+	int reading_paused;
+
+	/* Client -> instance. */
+	enum req_state req_state;
+	llhttp_t rp;
+	struct head rh;
+	struct pg_buf inbuf;		/* plaintext not yet parsed (the parser pauses) */
+	struct pg_buf form;
+	int req_chunked, req_keep_alive, req_upgrade, req_head_method, req_http10;
+	char method[24];
+
+	/* Instance -> client. */
+	enum resp_state resp_state;
+	struct uconn *up;
+	int up_reused, retried;
+	struct instance *in;		/* where this exchange goes; referenced */
+	llhttp_t pp;
+	struct head ph;
+	enum body_framing framing;
+	int resp_keep_alive, resp_status, resp_close_delimited;
+	int tunnel;
+	char set_cookie[512];
+	struct pg_buf sent_head;	/* the request head, kept for one retry on a stale connection */
+};
+
+static void hc_close(struct hconn *hc);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void parse_requests(struct hconn *hc);
+static void up_event(void *arg, enum uconn_event ev);
+static void up_data(void *arg, const uint8_t *p, size_t len);
+
+/* --- writing to the client ------------------------------------------------------------------ */
+
+struct dwrite {
+	uv_write_t req;
+	struct hconn *hc;
+	size_t len;
+	uint8_t data[];
+};
+
+static void
+on_down_written(uv_write_t *req, int status)
+{
+	struct dwrite *w = req->data;
+	struct hconn *hc = w->hc;
+
+	hc->out_queued -= w->len;
+	free(w);
+	if (hc->closing)
+		return;
+	if (status != 0) {
+		hc_close(hc);
+		return;
+	}
+	if (hc->up != NULL && hc->out_queued < FLOW_LOW)
+		uconn_pause(hc->up, 0);
+	if (hc->close_after_write && hc->out_queued == 0)
+		hc_close(hc);
+}
+
+static int
+raw_write(struct hconn *hc, const uint8_t *p, size_t len)
+{
+	struct dwrite *w;
+	uv_buf_t b;
+	int r;
+
+	if (len == 0)
+		return 0;
+	if ((w = malloc(sizeof(*w) + len)) == NULL)
+		return PG_ENOMEM;
+	memcpy(w->data, p, len);
+	w->hc = hc;
+	w->len = len;
+	w->req.data = w;
+	b = uv_buf_init((char *)w->data, (unsigned)len);
+	if ((r = uv_write(&w->req, (uv_stream_t *)&hc->tcp, &b, 1, on_down_written)) != 0) {
+		free(w);
+		return r;
+	}
+	hc->out_queued += len;
+	return 0;
+}
+
+static int
+flush_tls(struct hconn *hc)
+{
+	struct pg_buf out;
+	int r;
+
+	pg_buf_init(&out, 32u << 20);
+	if ((r = tls_conn_take_output(hc->tls, &out)) == 0)
+		r = raw_write(hc, out.p, out.len);
+	pg_buf_free(&out);
+	return r;
+}
+
+/* Plaintext to the client. On failure the connection is closed and PG_ECLOSED returned. */
+static int
+down_write(struct hconn *hc, const void *p, size_t len)
+{
+	int r;
+
+	if (hc->closing)
+		return PG_ECLOSED;
+	if (hc->tls != NULL)
+		r = tls_conn_write(hc->tls, p, len) == 0 ? flush_tls(hc) : PG_ETLS;
+	else
+		r = raw_write(hc, p, len);
+	if (r != 0) {
+		hc_close(hc);
+		return PG_ECLOSED;
+	}
+	if (hc->up != NULL && hc->out_queued > FLOW_HIGH)
+		uconn_pause(hc->up, 1);
+	return 0;
+}
+
+static void
+count_status(struct hconn *hc, int status)
+{
+	int k = status / 100;
+
+	hc->f->stats.requests[k >= 1 && k <= 5 ? k : 5]++;
+}
+
+/* Answers with one of our own pages and closes after it is written. */
+static void
+send_page(struct hconn *hc, int status)
+{
+	struct pg_buf out;
+
+	count_status(hc, status);
+	pg_buf_init(&out, 8192);
+	if (page_write(&out, status) == 0)
+		down_write(hc, out.p, out.len);
+	pg_buf_free(&out);
+	hc->close_after_write = 1;
+	uv_read_stop((uv_stream_t *)&hc->tcp);
+	if (!hc->closing && hc->out_queued == 0)
+		hc_close(hc);
+}
+
+/* --- timers --------------------------------------------------------------------------------- */
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct hconn *hc = t->data;
+
+	switch (hc->tkind) {
+	case T_HEADER:
+		hc->f->stats.bad_requests++;
+		LOG_NOTICE(hc->peer, "request head not complete within %u ms; closing",
+		    hc->f->conf.header_timeout_ms);
+		if (hc->handshaken)
+			send_page(hc, 408);
+		else
+			hc_close(hc);
+		break;
+	case T_RESPONSE:
+		LOG_NOTICE(hc->peer, "instance %s: no response within %u ms", hc->in ?
+		    hc->in->conf.id : "?", hc->f->conf.response_timeout_ms);
+		hc->f->stats.upstream_errors++;
+		if (hc->resp_state == RESP_WAIT)
+			send_page(hc, 504);
+		else
+			hc_close(hc);
+		break;
+	case T_IDLE:
+	case T_TUNNEL:
+		LOG_DEBUG(hc->peer, "idle; closing");
+		hc_close(hc);
+		break;
+	case T_NONE:
+		break;
+	}
+}
+
+static void
+arm(struct hconn *hc, enum timer_kind k)
+{
+	uint32_t ms = 0;
+
+	hc->tkind = k;
+	switch (k) {
+	case T_HEADER: ms = hc->f->conf.header_timeout_ms; break;
+	case T_IDLE: ms = hc->f->conf.idle_timeout_ms; break;
+	case T_RESPONSE: ms = hc->f->conf.response_timeout_ms; break;
+	case T_TUNNEL: ms = hc->f->conf.websocket_idle_timeout_ms; break;
+	case T_NONE: uv_timer_stop(&hc->timer); return;
+	}
+	uv_timer_start(&hc->timer, on_timer, ms, 0);
+}
+
+/* --- the exchange with the instance ----------------------------------------------------------- */
+
+static void
+exchange_reset(struct hconn *hc)
+{
+	if (hc->up != NULL) {
+		uconn_close(hc->up);
+		hc->up = NULL;
+	}
+	inst_unref(hc->in);
+	hc->in = NULL;
+	head_reset(&hc->rh);
+	head_reset(&hc->ph);
+	pg_buf_reset(&hc->form);
+	pg_buf_reset(&hc->sent_head);
+	hc->set_cookie[0] = '\0';
+	hc->resp_state = RESP_NONE;
+	hc->req_state = REQ_IDLE;
+	hc->retried = hc->tunnel = 0;
+}
+
+/* Both directions are done: reuse what can be reused and read the next request. */
+static void
+exchange_done(struct hconn *hc)
+{
+	int up_keep = !hc->resp_close_delimited && llhttp_should_keep_alive(&hc->pp);
+
+	if (hc->up != NULL) {
+		if (up_keep)
+			uconn_release(hc->up);
+		else
+			uconn_close(hc->up);
+		hc->up = NULL;
+	}
+	if (!hc->resp_keep_alive || !hc->req_keep_alive) {
+		exchange_reset(hc);
+		hc->close_after_write = 1;
+		uv_read_stop((uv_stream_t *)&hc->tcp);
+		if (hc->out_queued == 0)
+			hc_close(hc);
+		return;
+	}
+	exchange_reset(hc);
+	arm(hc, T_IDLE);
+	llhttp_resume(&hc->rp);
+	parse_requests(hc);
+}
+
+static void
+maybe_done(struct hconn *hc)
+{
+	if (hc->req_state == REQ_DONE && hc->resp_state == RESP_DONE)
+		exchange_done(hc);
+}
+
+static int
+up_write(struct hconn *hc, const void *p, size_t len)
+{
+	if (uconn_write(hc->up, p, len) != 0)
+		return -1;
+	if (uconn_queued(hc->up) > FLOW_HIGH && !hc->reading_paused) {
+		hc->reading_paused = 1;
+		uv_read_stop((uv_stream_t *)&hc->tcp);
+	}
+	return 0;
+}
+
+static void
+send_body_piece(struct hconn *hc, const char *at, size_t len)
+{
+	char chunk[24];
+
+	if (len == 0 || hc->up == NULL)
+		return;
+	if (hc->req_chunked) {
+		snprintf(chunk, sizeof(chunk), "%zx\r\n", len);
+		up_write(hc, chunk, strlen(chunk));
+		up_write(hc, at, len);
+		up_write(hc, "\r\n", 2);
+	} else {
+		up_write(hc, at, len);
+	}
+}
+
+/* Starts the exchange on the routed instance: an upstream connection and the request head. */
+static void
+start_upstream(struct hconn *hc)
+{
+	struct uconn_owner owner = { up_data, up_event, hc };
+	struct fwd_info fi = { hc->client_ip, "https", hc->l->port, hc->req_upgrade, hc->req_chunked };
+	int r;
+
+	hc->up = upool_get(hc->f->upool, hc->in, &owner, &hc->up_reused);
+	if (hc->up == NULL) {
+		LOG_NOTICE(hc->peer, "instance %s: cannot connect", hc->in->conf.id);
+		hc->f->stats.upstream_errors++;
+		send_page(hc, 502);
+		return;
+	}
+	if (hc->sent_head.len == 0 &&
+	    (r = head_write_request(&hc->rh, hc->method, &fi, &hc->sent_head)) != 0) {
+		send_page(hc, r == PG_ETOOBIG ? 431 : 500);
+		return;
+	}
+	llhttp_init(&hc->pp, HTTP_RESPONSE, &hc->f->resp_settings);
+	hc->pp.data = hc;
+	head_reset(&hc->ph);
+	hc->resp_state = RESP_WAIT;
+	up_write(hc, hc->sent_head.p, hc->sent_head.len);
+	if (hc->form.len > 0)
+		send_body_piece(hc, (const char *)hc->form.p, hc->form.len);
+}
+
+/* Routing decision for the request whose head (and login form) has arrived. */
+static void
+route_and_start(struct hconn *hc)
+{
+	struct route_req rq;
+	struct route_result res;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.url = head_url(&hc->rh);
+	rq.cookie = head_get(&hc->rh, "cookie");
+	if (hc->req_state == REQ_FORM)
+		rq.form = (struct pg_slice){ hc->form.p ? hc->form.p : (const uint8_t *)"",
+			hc->form.len };
+	rq.now_ms = pg_wall_ms();
+	if (route_pick(hc->f->rt, &rq, &res) != 0 || res.in == NULL) {
+		LOG_NOTICE(hc->peer, "no instance can take %s: answering 503",
+		    res.user[0] ? res.user : "this browser");
+		send_page(hc, 503);
+		return;
+	}
+	hc->in = res.in;
+	snprintf(hc->set_cookie, sizeof(hc->set_cookie), "%s", res.set_cookie);
+	LOG_DEBUG(hc->peer, "%s %.*s -> %s%s%s", hc->method, (int)rq.url.len, rq.url.p,
+	    hc->in->conf.id, res.user[0] ? " for " : "", res.user);
+	start_upstream(hc);
+}
+
+/* --- request parsing (client -> instance) ----------------------------------------------------- */
+
+static int
+rq_on_message_begin(llhttp_t *p)
+{
+	struct hconn *hc = p->data;
+
+	hc->req_state = REQ_HEAD;
+	hc->method[0] = '\0';
+	head_reset(&hc->rh);
+	arm(hc, T_HEADER);
+	return 0;
+}
+
+static int
+rq_on_url(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add_url(&((struct hconn *)p->data)->rh, at, len);
+}
+
+static int
+rq_on_method(llhttp_t *p, const char *at, size_t len)
+{
+	struct hconn *hc = p->data;
+	size_t n = strlen(hc->method);
+
+	if (len >= sizeof(hc->method) - n)
+		return HPE_USER;
+	memcpy(hc->method + n, at, len);
+	hc->method[n + len] = '\0';
+	return 0;
+}
+
+static int
+rq_on_field(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add_name(&((struct hconn *)p->data)->rh, at, len);
+}
+
+static int
+rq_on_value(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add_value(&((struct hconn *)p->data)->rh, at, len);
+}
+
+static int
+is_login_form(struct hconn *hc)
+{
+	struct pg_slice url = head_url(&hc->rh), ct = head_get(&hc->rh, "content-type");
+	size_t plen = 0;
+
+	while (plen < url.len && url.p[plen] != '?')
+		plen++;
+	return strcmp(hc->method, "POST") == 0 && plen >= 10 &&
+	    memcmp(url.p + plen - 10, "/hub/login", 10) == 0 && ct.p != NULL && ct.len >= 33 &&
+	    strncasecmp((const char *)ct.p, "application/x-www-form-urlencoded", 33) == 0 &&
+	    !hc->req_chunked && hc->rp.content_length <= FORM_MAX;
+}
+
+static int
+rq_on_headers_complete(llhttp_t *p)
+{
+	struct hconn *hc = p->data;
+
+	hc->req_keep_alive = llhttp_should_keep_alive(p);
+	hc->req_chunked = (p->flags & F_CHUNKED) != 0;
+	hc->req_upgrade = p->upgrade;
+	hc->req_http10 = p->http_major == 1 && p->http_minor == 0;
+	hc->req_head_method = llhttp_get_method(p) == HTTP_HEAD;
+	if (hc->req_upgrade) {
+		struct pg_slice up = head_get(&hc->rh, "upgrade");
+		if (up.p == NULL || !pg_slice_eq_ci(up, "websocket"))
+			hc->req_upgrade = 0;	/* only websockets are tunnelled */
+	}
+	if (!hc->l->tls)
+		return HPE_PAUSED;	/* the redirect listener answers now */
+	arm(hc, T_IDLE);
+	if (is_login_form(hc)) {
+		/* Buffer the (small) form: the user it names picks the instance. */
+		hc->req_state = REQ_FORM;
+		return 0;
+	}
+	hc->req_state = REQ_ROUTING;
+	route_and_start(hc);
+	if (hc->closing || hc->close_after_write)
+		return HPE_PAUSED;
+	hc->req_state = REQ_BODY;
+	return 0;
+}
+
+static int
+rq_on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct hconn *hc = p->data;
+
+	if (hc->req_state == REQ_FORM) {
+		if (pg_buf_append(&hc->form, at, len) != 0)
+			return HPE_USER;
+		return 0;
+	}
+	arm(hc, T_IDLE);
+	send_body_piece(hc, at, len);
+	return 0;
+}
+
+static int
+rq_on_message_complete(llhttp_t *p)
+{
+	struct hconn *hc = p->data;
+
+	if (!hc->l->tls)
+		return HPE_PAUSED;
+	if (hc->req_state == REQ_FORM) {
+		route_and_start(hc);	/* the form goes out right after the head */
+	} else if (hc->req_chunked && hc->up != NULL) {
+		up_write(hc, "0\r\n\r\n", 5);
+	}
+	hc->req_state = REQ_DONE;
+	if (!hc->closing && !hc->close_after_write && hc->resp_state == RESP_WAIT)
+		arm(hc, T_RESPONSE);
+	/* Parse nothing more until this exchange's response is done (ordering). */
+	return HPE_PAUSED;
+}
+
+static void
+reject(struct hconn *hc, int status, const char *why)
+{
+	hc->f->stats.bad_requests++;
+	LOG_NOTICE(hc->peer, "%d %s: %s; closing", status, page_reason(status), why);
+	send_page(hc, status);
+}
+
+/*
+ * Runs the request parser over inbuf until it needs us: routing, waiting for a response, an
+ * upgrade, or more bytes.
+ */
+static void
+parse_requests(struct hconn *hc)
+{
+	llhttp_errno_t e;
+	const char *pos, *why;
+	size_t used;
+	int st;
+
+	if (hc->closing || hc->inbuf.len == 0 || hc->tunnel)
+		return;
+	if (llhttp_get_errno(&hc->rp) == HPE_PAUSED || llhttp_get_errno(&hc->rp) == HPE_PAUSED_UPGRADE)
+		return;	/* paused by us: resumed when the exchange is done */
+	e = llhttp_execute(&hc->rp, (const char *)hc->inbuf.p, hc->inbuf.len);
+	if (hc->closing)
+		return;
+	if (e == HPE_OK) {
+		pg_buf_reset(&hc->inbuf);
+		return;
+	}
+	if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+		/* What follows the request (the next one, or early websocket bytes) waits here. */
+		pos = llhttp_get_error_pos(&hc->rp);
+		used = pos != NULL ? (size_t)(pos - (const char *)hc->inbuf.p) : hc->inbuf.len;
+		pg_buf_consume(&hc->inbuf, used);
+		return;
+	}
+	if (hc->close_after_write)
+		return;	/* we already answered (and a callback stopped the parser) */
+	why = llhttp_get_error_reason(&hc->rp);
+	st = 400;
+	if (e == HPE_USER && hc->rh.limit != 0)
+		st = hc->rh.limit;
+	else if (e == HPE_USER && hc->req_state == REQ_FORM)
+		st = 413;
+	reject(hc, st, st == 414 ? "request target too long" : st == 431 ?
+	    "request head too large" : why != NULL ? why : llhttp_errno_name(e));
+}
+
+/* --- response parsing (instance -> client) ---------------------------------------------------- */
+
+static int
+rs_on_status(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add_url(&((struct hconn *)p->data)->ph, at, len);
+}
+
+static int
+rs_on_field(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add_name(&((struct hconn *)p->data)->ph, at, len);
+}
+
+static int
+rs_on_value(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add_value(&((struct hconn *)p->data)->ph, at, len);
+}
+
+static int
+rs_on_headers_complete(llhttp_t *p)
+{
+	struct hconn *hc = p->data;
+	int status = p->status_code;
+	struct pg_buf out;
+	int r, skip_body = 0;
+
+	if (status >= 100 && status < 200 && status != 101) {
+		/* Interim (100 Continue): pass it on and wait for the real response. */
+		char line[64];
+		int n = snprintf(line, sizeof(line), "HTTP/1.1 %d Continue\r\n\r\n", status);
+		down_write(hc, line, (size_t)n);
+		head_reset(&hc->ph);
+		return 0;
+	}
+	hc->resp_status = status;
+	hc->resp_close_delimited = 0;
+	if (status == 101) {
+		if (!hc->req_upgrade)
+			return HPE_USER;	/* an upgrade we did not ask for */
+		hc->framing = BODY_NONE;
+	} else if (hc->req_head_method || status == 204 || status == 304) {
+		hc->framing = BODY_NONE;
+		skip_body = 1;
+	} else if (p->flags & F_CONTENT_LENGTH) {
+		hc->framing = BODY_LENGTH;
+	} else if (p->flags & F_CHUNKED) {
+		hc->framing = hc->req_http10 ? BODY_CLOSE : BODY_CHUNKED;
+	} else {
+		hc->resp_close_delimited = 1;
+		hc->framing = hc->req_http10 ? BODY_CLOSE : BODY_CHUNKED;
+	}
+	/* A failed upgrade leaves the client parser in upgrade mode: the connection ends after it. */
+	hc->resp_keep_alive = hc->framing != BODY_CLOSE && !(hc->req_upgrade && status != 101);
+	pg_buf_init(&out, RESP_HEAD_MAX + sizeof(hc->set_cookie) + 256);
+	r = head_write_response(&hc->ph, status, hc->framing, hc->resp_keep_alive && hc->req_keep_alive,
+	    hc->set_cookie[0] ? hc->set_cookie : NULL, &out);
+	if (r == 0)
+		r = down_write(hc, out.p, out.len);
+	pg_buf_free(&out);
+	if (r != 0)
+		return HPE_USER;
+	count_status(hc, status);
+	hc->resp_state = RESP_BODY;
+	arm(hc, status == 101 ? T_TUNNEL : T_IDLE);
+	return skip_body;
+}
+
+static int
+rs_on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct hconn *hc = p->data;
+	char chunk[24];
+
+	arm(hc, T_IDLE);
+	if (hc->framing == BODY_CHUNKED) {
+		int n = snprintf(chunk, sizeof(chunk), "%zx\r\n", len);
+		if (down_write(hc, chunk, (size_t)n) != 0 || down_write(hc, at, len) != 0 ||
+		    down_write(hc, "\r\n", 2) != 0)
+			return HPE_USER;
+		return 0;
+	}
+	return down_write(hc, at, len) == 0 ? 0 : HPE_USER;
+}
+
+static int
+rs_on_message_complete(llhttp_t *p)
+{
+	struct hconn *hc = p->data;
+
+	if (hc->resp_state != RESP_BODY || hc->resp_status == 101)
+		return 0;	/* an interim response ended, or llhttp now pauses for the upgrade */
+	if (hc->framing == BODY_CHUNKED && down_write(hc, "0\r\n\r\n", 5) != 0)
+		return HPE_USER;
+	hc->resp_state = RESP_DONE;
+	return HPE_PAUSED;
+}
+
+/* 101: from now on both connections are one byte tunnel. */
+static void
+open_tunnel(struct hconn *hc, const uint8_t *rest, size_t len)
+{
+	hc->tunnel = 1;
+	hc->f->stats.websockets_total++;
+	hc->f->stats.websockets_open++;
+	LOG_DEBUG(hc->peer, "websocket to %s", hc->in->conf.id);
+	if (len > 0)
+		down_write(hc, rest, len);
+	if (hc->inbuf.len > 0 && hc->up != NULL) {
+		up_write(hc, hc->inbuf.p, hc->inbuf.len);
+		pg_buf_reset(&hc->inbuf);
+	}
+	arm(hc, T_TUNNEL);
+}
+
+static void
+up_data(void *arg, const uint8_t *p, size_t len)
+{
+	struct hconn *hc = arg;
+	llhttp_errno_t e;
+
+	if (hc->closing)
+		return;
+	if (hc->tunnel) {
+		arm(hc, T_TUNNEL);
+		down_write(hc, p, len);
+		return;
+	}
+	if (hc->resp_state == RESP_NONE || hc->resp_state == RESP_DONE) {
+		/* Bytes the instance sends outside a response: it is broken; drop the connection. */
+		uconn_close(hc->up);
+		hc->up = NULL;
+		return;
+	}
+	e = llhttp_execute(&hc->pp, (const char *)p, len);
+	if (e == HPE_OK)
+		return;
+	if (e == HPE_PAUSED_UPGRADE && hc->resp_status == 101) {
+		const char *pos = llhttp_get_error_pos(&hc->pp);
+		size_t used = pos != NULL ? (size_t)(pos - (const char *)p) : len;
+		open_tunnel(hc, p + used, len - used);
+		return;
+	}
+	if (e == HPE_PAUSED) {
+		maybe_done(hc);
+		return;
+	}
+	/* A response we cannot relay faithfully: the client must not get half of it as whole. */
+	LOG_NOTICE(hc->peer, "instance %s sent an invalid response: %s", hc->in->conf.id,
+	    llhttp_get_error_reason(&hc->pp) ? llhttp_get_error_reason(&hc->pp) :
+	    llhttp_errno_name(e));
+	hc->f->stats.upstream_errors++;
+	if (hc->resp_state == RESP_WAIT)
+		send_page(hc, 502);
+	else
+		hc_close(hc);
+}
+
+static void
+up_event(void *arg, enum uconn_event ev)
+{
+	struct hconn *hc = arg;
+	const char *err = hc->up != NULL ? uconn_error(hc->up) : "?";
+
+	if (hc->closing)
+		return;
+	switch (ev) {
+	case UC_OPEN:
+		return;
+	case UC_DRAINED:
+		if (hc->reading_paused) {
+			hc->reading_paused = 0;
+			if (!hc->close_after_write)
+				uv_read_start((uv_stream_t *)&hc->tcp, on_alloc, on_read);
+		}
+		return;
+	case UC_EOF:
+		if (hc->tunnel) {
+			hc->close_after_write = 1;
+			if (hc->out_queued == 0)
+				hc_close(hc);
+			return;
+		}
+		if (hc->resp_state == RESP_BODY && hc->resp_close_delimited) {
+			llhttp_finish(&hc->pp);	/* fires message complete for a close-delimited body */
+			maybe_done(hc);
+			return;
+		}
+		/* fall through */
+	case UC_ERROR:
+	case UC_TIMEOUT:
+		if (hc->resp_state == RESP_WAIT && hc->up_reused && !hc->retried &&
+		    hc->req_state == REQ_DONE && (strcmp(hc->method, "GET") == 0 ||
+		    strcmp(hc->method, "HEAD") == 0)) {
+			/* A reused connection the instance had just closed: try once on a new one. */
+			hc->retried = 1;
+			uconn_close(hc->up);
+			hc->up = NULL;
+			start_upstream(hc);
+			return;
+		}
+		hc->f->stats.upstream_errors++;
+		LOG_NOTICE(hc->peer, "instance %s: %s", hc->in ? hc->in->conf.id : "?", err);
+		if (hc->resp_state == RESP_WAIT)
+			send_page(hc, ev == UC_TIMEOUT ? 504 : 502);
+		else
+			hc_close(hc);
+		return;
+	}
+}
+
+/* --- client connection plumbing ----------------------------------------------------------------- */
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char slab[65536];	/* one loop thread; consumed before the next read */
+
+	buf->base = slab;
+	buf->len = sizeof(slab);
+}
+
+static void
+down_plain(struct hconn *hc, const uint8_t *p, size_t len)
+{
+	if (hc->tunnel) {
+		arm(hc, T_TUNNEL);
+		if (hc->up != NULL)
+			up_write(hc, p, len);
+		return;
+	}
+	if (hc->req_state == REQ_IDLE && hc->inbuf.len == 0)
+		arm(hc, T_HEADER);
+	if (pg_buf_append(&hc->inbuf, p, len) != 0) {
+		/* The parser is paused and the client keeps sending: flow control failed. */
+		reject(hc, 413, "client sent too much while a response was pending");
+		return;
+	}
+	parse_requests(hc);
+}
+
+/* The plain-http listener: every request gets a 301 to https. */
+static void
+redirect_input(struct hconn *hc, const uint8_t *p, size_t len)
+{
+	struct pg_buf loc, out;
+	struct pg_slice host, url;
+	llhttp_errno_t e;
+	size_t hl;
+
+	if (pg_buf_append(&hc->inbuf, p, len) != 0) {
+		reject(hc, 431, "request head too large");
+		return;
+	}
+	e = llhttp_execute(&hc->rp, (const char *)hc->inbuf.p, hc->inbuf.len);
+	pg_buf_reset(&hc->inbuf);
+	if (e != HPE_OK && e != HPE_PAUSED) {
+		reject(hc, e == HPE_USER && hc->rh.limit ? hc->rh.limit : 400, "bad request");
+		return;
+	}
+	if (e != HPE_PAUSED)
+		return;
+	/* Host without its port; the https listener's port is added unless it is 443. */
+	host = head_get(&hc->rh, "host");
+	url = head_url(&hc->rh);
+	hl = host.p != NULL ? host.len : 0;
+	if (hl > 0 && host.p[0] != '[') {
+		const uint8_t *c = memchr(host.p, ':', host.len);
+		if (c != NULL)
+			hl = (size_t)(c - host.p);
+	} else if (hl > 0) {
+		const uint8_t *c = memchr(host.p, ']', host.len);
+		hl = c != NULL ? (size_t)(c - host.p) + 1 : hl;
+	}
+	pg_buf_init(&loc, 16384);
+	pg_buf_init(&out, 20000);
+	if (hl == 0 || memchr(host.p, '\r', host.len) || memchr(host.p, '\n', host.len)) {
+		reject(hc, 400, "no usable Host header to redirect to");
+	} else if (pg_buf_append_str(&loc, "https://") != 0 || pg_buf_append(&loc, host.p, hl) != 0 ||
+	    (hc->f->https_port != 443 && pg_buf_printf(&loc, ":%u", hc->f->https_port) != 0) ||
+	    pg_buf_append(&loc, url.p, url.len) != 0 || pg_buf_append(&loc, "", 1) != 0 ||
+	    page_write_redirect(&out, (const char *)loc.p, 0) != 0) {
+		reject(hc, 414, "redirect target too long");
+	} else {
+		hc->f->stats.redirects++;
+		count_status(hc, 301);
+		down_write(hc, out.p, out.len);
+		hc->close_after_write = 1;
+		uv_read_stop((uv_stream_t *)&hc->tcp);
+	}
+	pg_buf_free(&loc);
+	pg_buf_free(&out);
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct hconn *hc = s->data;
+	uint8_t plain[16384];
+	size_t got;
+	int r;
+
+	if (hc->closing || n == 0)
+		return;
+	if (n < 0) {
+		if (hc->tunnel && hc->up != NULL) {
+			/* The browser left: the instance's side of the websocket closes too. */
+			hc_close(hc);
+			return;
+		}
+		hc_close(hc);
+		return;
+	}
+	if (hc->tls == NULL) {
+		if (hc->l->tls)
+			return;
+		redirect_input(hc, (const uint8_t *)buf->base, (size_t)n);
+		return;
+	}
+	if (tls_conn_feed(hc->tls, (const uint8_t *)buf->base, (size_t)n) != 0)
+		goto tls_fail;
+	if (!hc->handshaken) {
+		r = tls_conn_handshake(hc->tls);
+		if (flush_tls(hc) != 0 || r < 0)
+			goto tls_fail;
+		if (r == 0)
+			return;
+		hc->handshaken = 1;
+		tls_server_set_unref(hc->tlsset);
+		hc->tlsset = NULL;
+		arm(hc, T_IDLE);
+	}
+	while (!hc->closing) {
+		r = tls_conn_read(hc->tls, plain, sizeof(plain), &got);
+		if (flush_tls(hc) != 0)
+			goto tls_fail;
+		if (r == PG_ECLOSED) {
+			hc_close(hc);
+			return;
+		}
+		if (r != 0)
+			goto tls_fail;
+		if (got == 0)
+			return;
+		down_plain(hc, plain, got);
+	}
+	return;
+tls_fail:
+	hc->f->stats.tls_failures++;
+	LOG_NOTICE(hc->peer, "TLS: %s; closing", tls_conn_error(hc->tls));
+	flush_tls(hc);	/* the alert, if any */
+	hc_close(hc);
+}
+
+static void
+on_hc_closed(uv_handle_t *h)
+{
+	struct hconn *hc = h->data;
+	struct http_front *f = hc->f;
+
+	if (--hc->closes > 0)
+		return;
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		f->conns = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
+	tls_conn_free(hc->tls);
+	tls_server_set_unref(hc->tlsset);
+	head_free(&hc->rh);
+	head_free(&hc->ph);
+	pg_buf_free(&hc->inbuf);
+	pg_buf_free(&hc->form);
+	pg_buf_free(&hc->sent_head);
+	free(hc);
+	f->stats.conns_open--;
+	if (f->stopping && f->conns == NULL && f->closing_listeners == 0) {
+		upool_free(f->upool);
+		tls_server_set_unref(f->tls);
+		free(f->listeners);
+		free(f);
+	}
+}
+
+/* The one place a client connection dies. */
+static void
+hc_close(struct hconn *hc)
+{
+	if (hc->closing)
+		return;
+	hc->closing = 1;
+	if (hc->tunnel)
+		hc->f->stats.websockets_open--;
+	if (hc->up != NULL) {
+		uconn_close(hc->up);
+		hc->up = NULL;
+	}
+	inst_unref(hc->in);
+	hc->in = NULL;
+	uv_close((uv_handle_t *)&hc->tcp, on_hc_closed);
+	uv_close((uv_handle_t *)&hc->timer, on_hc_closed);
+}
+
+static void
+on_connection(uv_stream_t *ls, int status)
+{
+	struct listener *l = ls->data;
+	struct http_front *f = l->f;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct hconn *hc;
+	char addr[PG_ADDRSTRLEN];
+
+	if (status != 0 || (hc = calloc(1, sizeof(*hc))) == NULL)
+		return;
+	hc->f = f;
+	hc->l = l;
+	uv_tcp_init(f->loop, &hc->tcp);
+	uv_timer_init(f->loop, &hc->timer);
+	hc->tcp.data = hc->timer.data = hc;
+	hc->closes = 2;
+	hc->next = f->conns;
+	if (f->conns != NULL)
+		f->conns->prev = hc;
+	f->conns = hc;
+	f->stats.conns_open++;
+	if (uv_accept(ls, (uv_stream_t *)&hc->tcp) != 0) {
+		hc_close(hc);
+		return;
+	}
+	snprintf(hc->client_ip, sizeof(hc->client_ip), "?");
+	if (uv_tcp_getpeername(&hc->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
+		pg_addr_format((struct sockaddr *)&ss, addr);
+		snprintf(hc->peer, sizeof(hc->peer), "%s %s", l->tls ? "https" : "http", addr);
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, hc->client_ip,
+			    sizeof(hc->client_ip));
+		else
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, hc->client_ip,
+			    sizeof(hc->client_ip));
+	}
+	if (f->stats.conns_open > f->conf.max_connections) {
+		f->stats.conns_rejected++;
+		LOG_NOTICE(hc->peer, "over http.max_connections (%u); closing", f->conf.max_connections);
+		hc_close(hc);
+		return;
+	}
+	f->stats.conns_total++;
+	pg_buf_init(&hc->inbuf, (size_t)f->conf.max_header_bytes + FLOW_HIGH);
+	pg_buf_init(&hc->form, FORM_MAX);
+	pg_buf_init(&hc->sent_head, (size_t)f->conf.max_header_bytes + 4096);
+	if (head_init(&hc->rh, f->conf.max_header_bytes, f->conf.max_headers,
+	    f->conf.max_request_line) != 0 ||
+	    head_init(&hc->ph, RESP_HEAD_MAX, 256, 1024) != 0) {
+		hc_close(hc);
+		return;
+	}
+	llhttp_init(&hc->rp, HTTP_REQUEST, &f->req_settings);
+	hc->rp.data = hc;
+	uv_tcp_nodelay(&hc->tcp, 1);
+	if (l->tls) {
+		hc->tlsset = f->tls;
+		tls_server_set_ref(hc->tlsset);
+		if ((hc->tls = tls_conn_new(tls_server_set_default(f->tls), 1, NULL)) == NULL) {
+			hc_close(hc);
+			return;
+		}
+	}
+	arm(hc, T_HEADER);
+	if (uv_read_start((uv_stream_t *)&hc->tcp, on_alloc, on_read) != 0)
+		hc_close(hc);
+}
+
+static void
+settings_init(llhttp_settings_t *rs, llhttp_settings_t *ps)
+{
+	llhttp_settings_init(rs);
+	rs->on_message_begin = rq_on_message_begin;
+	rs->on_method = rq_on_method;
+	rs->on_url = rq_on_url;
+	rs->on_header_field = rq_on_field;
+	rs->on_header_value = rq_on_value;
+	rs->on_headers_complete = rq_on_headers_complete;
+	rs->on_body = rq_on_body;
+	rs->on_message_complete = rq_on_message_complete;
+	llhttp_settings_init(ps);
+	ps->on_status = rs_on_status;
+	ps->on_header_field = rs_on_field;
+	ps->on_header_value = rs_on_value;
+	ps->on_headers_complete = rs_on_headers_complete;
+	ps->on_body = rs_on_body;
+	ps->on_message_complete = rs_on_message_complete;
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	struct http_front *f = l->f;
+
+	if (--f->closing_listeners == 0 && f->stopping && f->conns == NULL) {
+		upool_free(f->upool);
+		tls_server_set_unref(f->tls);
+		free(f->listeners);
+		free(f);
+	}
+}
+
+static int
+bind_listeners(struct http_front *f, char **addrs, size_t n, int tls, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct listener *l = &f->listeners[f->nlisteners];
+		struct sockaddr_storage ss;
+		int r;
+
+		l->f = f;
+		l->tls = tls;
+		snprintf(l->addr, sizeof(l->addr), "%s", addrs[i]);
+		if ((r = pg_addr_parse_hostport(l->addr, &ss)) != 0) {
+			snprintf(err, errlen, "%s listener %s: %s", tls ? "https" : "http", l->addr,
+			    pg_strerror(r));
+			return r;
+		}
+		l->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+		    ((struct sockaddr_in6 *)&ss)->sin6_port);
+		if (tls && f->https_port == 0)
+			f->https_port = l->port;
+		uv_tcp_init(f->loop, &l->tcp);
+		l->tcp.data = l;
+		f->nlisteners++;
+		if ((r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+		    (r = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection)) != 0) {
+			snprintf(err, errlen, "%s listener %s: %s", tls ? "https" : "http", l->addr,
+			    uv_strerror(r));
+			return r;
+		}
+		LOG_INFO(tls ? "https" : "http", "listening on %s://%s/%s", tls ? "https" : "http",
+		    l->addr, tls ? "" : " (redirects to https)");
+	}
+	return 0;
+}
+
+int
+front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *reg,
+    struct router *rt, struct http_front **out, char *err, size_t errlen)
+{
+	struct http_front *f = calloc(1, sizeof(*f));
+	size_t n = cfg->nlisten_https + cfg->nlisten_http;
+	int r;
+
+	if (f == NULL || (f->listeners = calloc(n ? n : 1, sizeof(*f->listeners))) == NULL ||
+	    (f->upool = upool_new(loop, cfg->http.connect_timeout_ms, UPSTREAM_IDLE_MS)) == NULL) {
+		if (f != NULL)
+			free(f->listeners);
+		free(f);
+		snprintf(err, errlen, "out of memory");
+		return PG_ENOMEM;
+	}
+	f->loop = loop;
+	f->reg = reg;
+	f->rt = rt;
+	f->conf = cfg->http;
+	f->conf.cookie_name = NULL;
+	settings_init(&f->req_settings, &f->resp_settings);
+	f->https_port = 443;	/* with no https listener here, redirect to the standard port */
+	if (cfg->nlisten_https > 0)
+		f->https_port = 0;
+	if (cfg->nlisten_https > 0) {
+		if ((r = tls_server_set_load(cfg, &f->tls, err, errlen)) != 0) {
+			front_stop(f);
+			return r;
+		}
+		for (size_t i = 0; i < tls_server_set_count(f->tls); i++)
+			LOG_INFO("tls", "certificate %s", tls_server_set_describe(f->tls, i));
+	}
+	if ((r = bind_listeners(f, cfg->listen_https, cfg->nlisten_https, 1, err, errlen)) != 0 ||
+	    (r = bind_listeners(f, cfg->listen_http, cfg->nlisten_http, 0, err, errlen)) != 0) {
+		front_stop(f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+int
+front_reload(struct http_front *f, const struct pg_config *cfg, char *err, size_t errlen)
+{
+	struct tls_server_set *set;
+	int r;
+
+	f->conf = cfg->http;
+	f->conf.cookie_name = NULL;
+	upool_set_connect_timeout(f->upool, cfg->http.connect_timeout_ms);
+	if (f->tls == NULL)
+		return 0;
+	if ((r = tls_server_set_load(cfg, &set, err, errlen)) != 0)
+		return r;
+	/* Open connections keep the set they started with (their own reference). */
+	tls_server_set_unref(f->tls);
+	f->tls = set;
+	for (size_t i = 0; i < tls_server_set_count(set); i++)
+		LOG_INFO("tls", "certificate reloaded: %s", tls_server_set_describe(set, i));
+	return 0;
+}
+
+void
+front_forget_instance(struct http_front *f, const struct instance *in)
+{
+	upool_forget(f->upool, in);
+}
+
+const struct front_stats *
+front_get_stats(const struct http_front *f)
+{
+	return &f->stats;
+}
+
+void
+front_stop(struct http_front *f)
+{
+	struct hconn *hc, *next;
+
+	if (f == NULL)
+		return;
+	f->stopping = 1;
+	for (size_t i = 0; i < f->nlisteners; i++) {
+		f->closing_listeners++;
+		uv_close((uv_handle_t *)&f->listeners[i].tcp, on_listener_closed);
+	}
+	for (hc = f->conns; hc != NULL; hc = next) {
+		next = hc->next;
+		hc_close(hc);
+	}
+	if (f->closing_listeners == 0 && f->conns == NULL) {
+		upool_free(f->upool);
+		tls_server_set_unref(f->tls);
+		free(f->listeners);
+		free(f);
+	}
+}

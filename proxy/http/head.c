@@ -1,0 +1,261 @@
+#include "proxy/http/head.h"
+#include "core/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int
+head_init(struct head *h, size_t max_bytes, size_t max_fields, size_t max_url)
+{
+	memset(h, 0, sizeof(*h));
+	pg_buf_init(&h->bytes, max_bytes);
+	h->max_fields = max_fields;
+	h->max_url = max_url;
+	if ((h->fields = calloc(max_fields, sizeof(*h->fields))) == NULL)
+		return PG_ENOMEM;
+	return 0;
+}
+
+void
+head_reset(struct head *h)
+{
+	pg_buf_reset(&h->bytes);
+	h->url_off = h->url_len = 0;
+	h->nfields = 0;
+	h->in_value = 0;
+	h->limit = 0;
+}
+
+void
+head_free(struct head *h)
+{
+	pg_buf_free(&h->bytes);
+	free(h->fields);
+	h->fields = NULL;
+}
+
+static int
+append(struct head *h, const char *at, size_t len)
+{
+	if (pg_buf_append(&h->bytes, at, len) != 0) {
+		h->limit = 431;
+		return HPE_USER;
+	}
+	return 0;
+}
+
+int
+head_add_url(struct head *h, const char *at, size_t len)
+{
+	if (h->url_len == 0)
+		h->url_off = h->bytes.len;
+	if (len > h->max_url - h->url_len) {
+		h->limit = 414;
+		return HPE_USER;
+	}
+	h->url_len += len;
+	return append(h, at, len);
+}
+
+int
+head_add_name(struct head *h, const char *at, size_t len)
+{
+	struct head_field *f;
+
+	if (h->nfields == 0 || h->in_value) {
+		if (h->nfields == h->max_fields) {
+			h->limit = 431;
+			return HPE_USER;
+		}
+		f = &h->fields[h->nfields++];
+		memset(f, 0, sizeof(*f));
+		f->name_off = h->bytes.len;
+		h->in_value = 0;
+	}
+	f = &h->fields[h->nfields - 1];
+	f->name_len += len;
+	return append(h, at, len);
+}
+
+int
+head_add_value(struct head *h, const char *at, size_t len)
+{
+	struct head_field *f;
+
+	if (h->nfields == 0)
+		return HPE_USER;	/* llhttp never sends a value first; be safe anyway */
+	f = &h->fields[h->nfields - 1];
+	if (!h->in_value) {
+		f->value_off = h->bytes.len;
+		f->value_len = 0;
+		h->in_value = 1;
+	}
+	f->value_len += len;
+	return append(h, at, len);
+}
+
+static struct pg_slice
+slice_at(const struct head *h, size_t off, size_t len)
+{
+	return (struct pg_slice){ h->bytes.p != NULL ? h->bytes.p + off : (const uint8_t *)"", len };
+}
+
+struct pg_slice
+head_url(const struct head *h)
+{
+	return slice_at(h, h->url_off, h->url_len);
+}
+
+struct pg_slice
+head_name(const struct head *h, size_t i)
+{
+	return slice_at(h, h->fields[i].name_off, h->fields[i].name_len);
+}
+
+struct pg_slice
+head_value(const struct head *h, size_t i)
+{
+	return slice_at(h, h->fields[i].value_off, h->fields[i].value_len);
+}
+
+struct pg_slice
+head_get(const struct head *h, const char *name)
+{
+	for (size_t i = 0; i < h->nfields; i++) {
+		if (pg_slice_eq_ci(head_name(h, i), name))
+			return head_value(h, i);
+	}
+	return (struct pg_slice){ NULL, 0 };
+}
+
+/* Whether the comma-separated list in v names token (case-insensitive). */
+static int
+list_has(struct pg_slice v, struct pg_slice token)
+{
+	size_t i = 0;
+
+	while (i < v.len) {
+		size_t start, end;
+		while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+			i++;
+		start = i;
+		while (i < v.len && v.p[i] != ',')
+			i++;
+		end = i;
+		while (end > start && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t'))
+			end--;
+		if (end - start == token.len && token.len > 0 &&
+		    strncasecmp((const char *)v.p + start, (const char *)token.p, token.len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+head_is_hop_by_hop(const struct head *h, size_t i)
+{
+	static const char *const fixed[] = { "connection", "keep-alive", "proxy-connection", "te",
+		"trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
+		NULL };
+	struct pg_slice name = head_name(h, i);
+
+	for (const char *const *f = fixed; *f != NULL; f++) {
+		if (pg_slice_eq_ci(name, *f))
+			return 1;
+	}
+	for (size_t j = 0; j < h->nfields; j++) {
+		if (pg_slice_eq_ci(head_name(h, j), "connection") && list_has(head_value(h, j), name))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+is_forwarding_field(struct pg_slice name)
+{
+	return pg_slice_eq_ci(name, "x-forwarded-for") || pg_slice_eq_ci(name, "x-forwarded-proto") ||
+	    pg_slice_eq_ci(name, "x-forwarded-host") || pg_slice_eq_ci(name, "x-forwarded-port") ||
+	    pg_slice_eq_ci(name, "x-scheme") || pg_slice_eq_ci(name, "forwarded") ||
+	    pg_slice_eq_ci(name, "x-real-ip");
+}
+
+static int
+put_field(struct pg_buf *out, struct pg_slice name, struct pg_slice value)
+{
+	int r;
+
+	if ((r = pg_buf_append(out, name.p, name.len)) != 0 || (r = pg_buf_append(out, ": ", 2)) ||
+	    (r = pg_buf_append(out, value.p, value.len)) != 0 || (r = pg_buf_append(out, "\r\n", 2)))
+		return r;
+	return 0;
+}
+
+int
+head_write_request(const struct head *h, const char *method, const struct fwd_info *fi,
+    struct pg_buf *out)
+{
+	struct pg_slice url = head_url(h), host = head_get(h, "host");
+	int r;
+
+	if ((r = pg_buf_printf(out, "%s ", method)) != 0 ||
+	    (r = pg_buf_append(out, url.p, url.len)) != 0 ||
+	    (r = pg_buf_append_str(out, " HTTP/1.1\r\n")) != 0)
+		return r;
+	for (size_t i = 0; i < h->nfields; i++) {
+		struct pg_slice name = head_name(h, i);
+		if (head_is_hop_by_hop(h, i) || is_forwarding_field(name))
+			continue;
+		/* A chunked body is re-chunked by us; Content-Length never travels with it. */
+		if (fi->chunked && pg_slice_eq_ci(name, "content-length"))
+			continue;
+		if ((r = put_field(out, name, head_value(h, i))) != 0)
+			return r;
+	}
+	if ((r = pg_buf_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
+	    "X-Forwarded-Port: %u\r\nX-Scheme: %s\r\n", fi->client_ip, fi->proto, fi->port,
+	    fi->proto)) != 0)
+		return r;
+	if (host.p != NULL && (r = put_field(out, PG_SLICE_LIT("X-Forwarded-Host"), host)) != 0)
+		return r;
+	if (fi->chunked && (r = pg_buf_append_str(out, "Transfer-Encoding: chunked\r\n")) != 0)
+		return r;
+	return pg_buf_append_str(out, fi->websocket ?
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+}
+
+int
+head_write_response(const struct head *h, int status, enum body_framing framing,
+    int keep_alive, const char *extra, struct pg_buf *out)
+{
+	struct pg_slice reason = head_url(h);
+	int r;
+
+	if ((r = pg_buf_printf(out, "HTTP/1.1 %d ", status)) != 0 ||
+	    (r = pg_buf_append(out, reason.p, reason.len)) != 0 ||
+	    (r = pg_buf_append(out, "\r\n", 2)) != 0)
+		return r;
+	for (size_t i = 0; i < h->nfields; i++) {
+		struct pg_slice name = head_name(h, i);
+		if (status == 101 && (pg_slice_eq_ci(name, "upgrade") ||
+		    pg_slice_eq_ci(name, "connection"))) {
+			if ((r = put_field(out, name, head_value(h, i))) != 0)
+				return r;
+			continue;
+		}
+		if (head_is_hop_by_hop(h, i))
+			continue;
+		if (pg_slice_eq_ci(name, "content-length") && framing != BODY_LENGTH)
+			continue;
+		if ((r = put_field(out, name, head_value(h, i))) != 0)
+			return r;
+	}
+	if (extra != NULL && (r = pg_buf_append_str(out, extra)) != 0)
+		return r;
+	if (framing == BODY_CHUNKED && (r = pg_buf_append_str(out, "Transfer-Encoding: chunked\r\n")))
+		return r;
+	if (status != 101 && (r = pg_buf_append_str(out, keep_alive ? "" :
+	    "Connection: close\r\n")) != 0)
+		return r;
+	return pg_buf_append(out, "\r\n", 2);
+}

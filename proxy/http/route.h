@@ -1,0 +1,37 @@
+/*
+ * Which instance a request goes to, and what affinity cookie the response carries. Inputs are the
+ * request target, the Cookie header and (for the login POST) the small form body; the answer uses
+ * the pin table, the registry and the affinity cookie (see DESIGN.md, HTTPS: affinity).
+ */
+#ifndef PG_PROXY_HTTP_ROUTE_H
+#define PG_PROXY_HTTP_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/instance.h"
+#include "core/buf.h"
+
+struct router;
+
+/* A router over reg (which must outlive it). NULL when out of memory. */
+struct router *route_new(struct registry *reg);
+void route_free(struct router *rt);	/* accepts NULL */
+
+struct route_result {
+	struct instance *in;		/* a reference for the caller; NULL: no instance can serve */
+	char set_cookie[512];		/* a whole "Set-Cookie: ...\r\n" line, or "" */
+	char user[256];			/* the user the request was attributed to, or "" */
+};
+
+struct route_req {
+	struct pg_slice url;
+	struct pg_slice cookie;		/* Cookie header value; p == NULL when absent */
+	struct pg_slice form;		/* login form body; p == NULL when not a login POST */
+	int64_t now_ms;
+};
+
+/* Returns 0 and fills *res (res->in may be NULL: answer 503). */
+int route_pick(struct router *rt, const struct route_req *req, struct route_result *res);
+
+#endif
