@@ -66,6 +66,15 @@ def test_users_stay_on_their_instances(pool, make_https_poolgate, certs):
     assert g.users() == dict((i.id, [u for u in ("alice", "bob") if homes[u] == i.id])
                              for i in pool), g.users()
 
+    # A browser with no cookie of ours asking for alice's things by URL goes to her instance.
+    stranger = P.HubBrowser(g.base_url, ca=certs.ca)
+    for n, path in enumerate(("/hub/api/users/alice", "/hub/spawn/alice", "/user/alice/tree")):
+        probe = "%s-stranger-%d" % (tag, n)
+        r = stranger.get("%s?probe=%s" % (path, probe))
+        assert r.status_code < 500, (path, r.status_code, r.text[:200])
+        if path.startswith("/hub/"):
+            assert served_by(pool, probe) == [homes["alice"]], path
+
     # A fresh browser logging in as alice lands on alice's instance, even if it carries a
     # (genuine, signed) cookie naming bob's instance: a known user's pin wins, and poolgate
     # rewrites the cookie.
@@ -109,6 +118,7 @@ def test_forged_cookie_never_chooses_the_instance(pool, make_https_poolgate, cer
     alice = P.HubBrowser(g.base_url, ca=certs.ca)
     alice.login("alice")
     target = g.user_instance("alice")
+    assert target is not None, "alice not pinned: %r" % g.users()
     # Normal placement of a new user is the other instance (fewer users): the attacker wants
     # the crowded one, so obeying the cookie and placing normally differ.
     normal = next(i.id for i in pool if i.id != target)
@@ -141,6 +151,7 @@ def test_dead_instance_repins_user(pool, make_https_poolgate, certs):
     b = P.HubBrowser(g.base_url, ca=certs.ca)
     b.login("alice")
     home = g.user_instance("alice")
+    assert home is not None, "alice not pinned: %r" % g.users()
     other = next(i for i in pool if i.id != home)
     assert b.get("/hub/api/users/alice").status_code == 200
 

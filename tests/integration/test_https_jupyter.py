@@ -47,9 +47,6 @@ def test_login_spawn_progress_kernel_terminal(pool, make_https_poolgate, certs):
 
     probe = uuid.uuid4().hex
     events = ready_server(b, "alice", probe)
-    home = g.user_instance("alice")
-    assert home in [i.id for i in pool], g.users()
-    assert b.affinity() and b.affinity()["id"] == home, (b.cookie(b.cookie_name), home)
 
     # Spawn progress is text/event-stream: poolgate must pass each event on as it comes, not
     # when the response ends. "Server requested" comes at once, "ready" seconds later.
@@ -80,8 +77,10 @@ def test_login_spawn_progress_kernel_terminal(pool, make_https_poolgate, certs):
     finally:
         term.close()
 
-    # All of it happened on alice's instance.
-    assert g.user_instance("alice") == home, g.users()
+    # All of it happened on alice's instance, where poolgate pinned her.
+    home = g.user_instance("alice")
+    assert home in [i.id for i in pool], g.users()
+    assert b.affinity() and b.affinity()["id"] == home, (b.cookie(b.cookie_name), home)
     assert [i.hub.log_count(probe) for i in pool] == [int(i.id == home) for i in pool]
 
 
