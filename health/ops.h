@@ -34,6 +34,9 @@ struct ops_env {
 	struct ops_counters counters;
 	int64_t started_ms;
 	uint32_t health_interval_ms;
+	/* Families that subsystems above health/ (the front doors) append to /metrics; may be NULL. */
+	int (*extra_metrics)(void *arg, struct pg_buf *out);
+	void *extra_arg;
 };
 
 /* Renders GET /status into out. Returns 0 or PG_ENOMEM / PG_ETOOBIG. */

@@ -287,5 +287,7 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 		return r;
 	EMIT("poolgate_admin_rejected_connections_total %llu\n",
 	    (unsigned long long)c->rejected_conns);
+	if (env->extra_metrics != NULL)
+		return env->extra_metrics(env->extra_arg, out);
 	return 0;
 }

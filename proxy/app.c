@@ -226,6 +226,7 @@ shutdown_app(struct app *a, const char *why)
 	a->ops = NULL;
 	front_stop(a->front);
 	a->front = NULL;
+	a->env.extra_metrics = NULL;
 	reg_remove_hooks(a->reg, a);
 	discovery_stop(a->discovery);
 	a->env.discovery = a->discovery = NULL;
@@ -313,6 +314,10 @@ app_run(const char *config_path)
 			code = PG_EXIT_RUNTIME;
 			goto drain;
 		}
+	}
+	if (a.front != NULL) {
+		a.env.extra_metrics = front_render_metrics;
+		a.env.extra_arg = a.front;
 	}
 	start_discovery(&a, a.cfg);
 	uv_signal_init(&a.loop, &a.sigterm);
