@@ -27,8 +27,11 @@ struct ops_counters {
  * What the endpoint reports on. Owned by main, which keeps the pointers current (the discovery
  * watcher is replaced when its file changes on reload). discovery may be NULL.
  */
+struct pin_table;
+
 struct ops_env {
 	struct registry *reg;
+	struct pin_table *pins;		/* may be NULL: no user lists */
 	struct prober *prober;
 	struct discovery *discovery;
 	struct ops_counters counters;
