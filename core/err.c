@@ -20,6 +20,8 @@ pg_strerror(int err)
 	case PG_ECLOSED: return "connection closed by peer";
 	case PG_EIO: return "I/O error";
 	case PG_ESTATUS: return "unexpected status";
+	case PG_EAUTH: return "authentication failed";
+	case PG_EEXPIRED: return "expired";
 	}
 	if (err < 0 && err > -10000)
 		return uv_strerror(err);

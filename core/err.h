@@ -21,6 +21,8 @@ enum {
 	PG_ECLOSED = -10011,	/* the peer closed the connection */
 	PG_EIO = -10012,	/* file or socket I/O failed */
 	PG_ESTATUS = -10013,	/* a peer answered, but with a failure status */
+	PG_EAUTH = -10014,	/* a MAC or signature did not verify */
+	PG_EEXPIRED = -10015,	/* a credential (cookie, certificate) is past its expiry */
 };
 
 /* Returns a static string naming err (a PG_E* or UV_E* code). Never NULL. */

@@ -27,13 +27,19 @@ struct ops_counters {
  * What the endpoint reports on. Owned by main, which keeps the pointers current (the discovery
  * watcher is replaced when its file changes on reload). discovery may be NULL.
  */
+struct pin_table;
+
 struct ops_env {
 	struct registry *reg;
+	struct pin_table *pins;		/* may be NULL: no user lists */
 	struct prober *prober;
 	struct discovery *discovery;
 	struct ops_counters counters;
 	int64_t started_ms;
 	uint32_t health_interval_ms;
+	/* Families that subsystems above health/ (the front doors) append to /metrics; may be NULL. */
+	int (*extra_metrics)(void *arg, struct pg_buf *out);
+	void *extra_arg;
 };
 
 /* Renders GET /status into out. Returns 0 or PG_ENOMEM / PG_ETOOBIG. */

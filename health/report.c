@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "health/ops.h"
+#include "backends/pins.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -52,7 +53,9 @@ instance_item(const struct ops_env *env, const struct instance *in)
 {
 	const struct inst_conf *ic = &in->conf;
 	const struct probe_result *res = probe_results(in);
-	cJSON *o = cJSON_CreateObject(), *labels, *checks;
+	cJSON *o = cJSON_CreateObject(), *labels, *checks, *users;
+	const char **names = NULL;
+	size_t nnames = 0;
 
 	if (o == NULL)
 		return NULL;
@@ -71,8 +74,13 @@ instance_item(const struct ops_env *env, const struct instance *in)
 	labels = cJSON_AddObjectToObject(o, "labels");
 	for (size_t i = 0; labels != NULL && i < ic->nlabels; i++)
 		cJSON_AddStringToObject(labels, ic->labels[i].key, ic->labels[i].value);
-	/* No user is routed yet in this version: the list fills when the front doors pin users. */
-	cJSON_AddArrayToObject(o, "users");
+	users = cJSON_AddArrayToObject(o, "users");
+	if (users != NULL && env->pins != NULL &&
+	    pins_users(env->pins, ic->id, &names, &nnames) == 0) {
+		for (size_t i = 0; i < nnames; i++)
+			cJSON_AddItemToArray(users, cJSON_CreateString(names[i]));
+		free(names);
+	}
 	checks = cJSON_AddObjectToObject(o, "checks");
 	for (int k = 0; checks != NULL && k < PROBE_NCHECKS; k++) {
 		if (env->prober != NULL && prober_check_enabled(env->prober, (enum probe_check)k))
@@ -209,7 +217,8 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 	    "Users pinned to the instance.")) != 0)
 		return r;
 	for (in = reg_first(env->reg); in != NULL; in = in->next)
-		EMIT("poolgate_instance_users{instance=\"%s\"} 0\n", in->conf.id);
+		EMIT("poolgate_instance_users{instance=\"%s\"} %zu\n", in->conf.id,
+		    env->pins != NULL ? pins_count(env->pins, in->conf.id) : 0);
 
 	if ((r = family(out, "poolgate_probe_total", "counter",
 	    "Completed health checks by instance, check and result.")) != 0)
@@ -287,5 +296,7 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 		return r;
 	EMIT("poolgate_admin_rejected_connections_total %llu\n",
 	    (unsigned long long)c->rejected_conns);
+	if (env->extra_metrics != NULL)
+		return env->extra_metrics(env->extra_arg, out);
 	return 0;
 }

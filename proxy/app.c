@@ -1,5 +1,6 @@
 #include "proxy/app.h"
 #include "backends/discovery.h"
+#include "backends/pins.h"
 #include "backends/instance.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -8,6 +9,7 @@
 #include "core/log.h"
 #include "health/ops.h"
 #include "health/probe.h"
+#include "proxy/http/affinity.h"
 #include "proxy/http/front.h"
 #include "proxy/http/route.h"
 
@@ -26,6 +28,8 @@ struct app {
 	struct discovery *discovery;
 	struct prober *prober;
 	struct ops_server *ops;
+	struct pin_table *pins;		/* user -> instance, shared by the front doors */
+	struct affinity_key *cookie_key;
 	struct router *router;
 	struct http_front *front;	/* NULL when no https/http listener is configured */
 	struct ops_env env;
@@ -104,11 +108,16 @@ front_hook_changed(void *arg, struct instance *in, int endpoint)
 		front_forget_instance(a->front, in);
 }
 
+/* An instance that is gone releases its users: each is placed anew at their next request. */
 static void
 front_hook_removed(void *arg, struct instance *in)
 {
 	struct app *a = arg;
+	size_t n = pins_remove_instance(a->pins, in->conf.id);
 
+	if (n > 0)
+		LOG_INFO("pins", "instance %s removed: %zu user%s unpinned", in->conf.id, n,
+		    n == 1 ? "" : "s");
 	if (a->front != NULL)
 		front_forget_instance(a->front, in);
 }
@@ -132,6 +141,8 @@ apply_reload(struct app *a, struct pg_config *nc)
 		LOG_WARN("reload", "listen changed: new listener addresses take effect at restart");
 	if (a->front != NULL && front_reload(a->front, nc, err, sizeof(err)) != 0)
 		LOG_ERR("reload", "certificates not reloaded, the old ones stay: %s", err);
+	if (a->router != NULL)
+		route_set_cookie(a->router, nc->http.cookie_name, nc->http.cookie_ttl_s);
 	if (strcmp(nc->state_dir, old->state_dir) != 0)
 		LOG_WARN("reload", "state_dir changed: the new directory takes effect at restart");
 
@@ -226,6 +237,7 @@ shutdown_app(struct app *a, const char *why)
 	a->ops = NULL;
 	front_stop(a->front);
 	a->front = NULL;
+	a->env.extra_metrics = NULL;
 	reg_remove_hooks(a->reg, a);
 	discovery_stop(a->discovery);
 	a->env.discovery = a->discovery = NULL;
@@ -281,7 +293,7 @@ app_run(const char *config_path)
 	}
 	a.env.started_ms = pg_wall_ms();
 	a.env.health_interval_ms = a.cfg->health.interval_ms;
-	if ((a.reg = reg_new()) == NULL ||
+	if ((a.reg = reg_new()) == NULL || (a.pins = pins_new()) == NULL ||
 	    reg_apply(a.reg, INST_SRC_CONFIG, a.cfg->instances, a.cfg->ninstances) != 0 ||
 	    (a.prober = prober_new(&a.loop, a.reg, &a.cfg->health)) == NULL) {
 		LOG_ERR("main", "out of memory");
@@ -289,6 +301,7 @@ app_run(const char *config_path)
 		goto out;
 	}
 	a.env.reg = a.reg;
+	a.env.pins = a.pins;
 	a.env.prober = a.prober;
 	if ((r = ops_start(&a.loop, &a.env, a.cfg, &a.ops, err, sizeof(err))) != 0) {
 		LOG_ERR("main", "cannot start: %s", err);
@@ -300,11 +313,16 @@ app_run(const char *config_path)
 	}
 	if (a.cfg->nlisten_https + a.cfg->nlisten_http > 0) {
 		struct reg_hooks hooks = { NULL, front_hook_changed, front_hook_removed, &a };
-		if ((a.router = route_new(a.reg)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
+		err[0] = '\0';
+		if (affinity_key_load(a.cfg->state_dir, &a.cookie_key, err, sizeof(err)) != 0 ||
+		    (a.router = route_new(a.reg, a.pins, a.cookie_key, a.cfg->http.cookie_name,
+		    a.cfg->http.cookie_ttl_s)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
 		    (r = front_start(&a.loop, a.cfg, a.reg, a.router, &a.front, err,
 		    sizeof(err))) != 0) {
-			LOG_ERR("main", "cannot start: %s", a.router ? err : "out of memory");
-			fprintf(stderr, "poolgate: cannot start: %s\n", a.router ? err : "out of memory");
+			if (err[0] == '\0')
+				snprintf(err, sizeof(err), "out of memory");
+			LOG_ERR("main", "cannot start: %s", err);
+			fprintf(stderr, "poolgate: cannot start: %s\n", err);
 			reg_remove_hooks(a.reg, &a);
 			ops_stop(a.ops);
 			a.ops = NULL;
@@ -313,6 +331,10 @@ app_run(const char *config_path)
 			code = PG_EXIT_RUNTIME;
 			goto drain;
 		}
+	}
+	if (a.front != NULL) {
+		a.env.extra_metrics = front_render_metrics;
+		a.env.extra_arg = a.front;
 	}
 	start_discovery(&a, a.cfg);
 	uv_signal_init(&a.loop, &a.sigterm);
@@ -333,6 +355,8 @@ out:
 	}
 	reg_free(a.reg);
 	route_free(a.router);
+	affinity_key_free(a.cookie_key);
+	pins_free(a.pins);
 	pg_config_free(a.cfg);
 	if (code == PG_EXIT_OK)
 		LOG_INFO("main", "stopped");

@@ -1206,6 +1206,49 @@ front_get_stats(const struct http_front *f)
 	return &f->stats;
 }
 
+#define FAMILY(name, type, help) \
+	if ((r = pg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)) != 0) \
+		return r
+#define SAMPLE(...) if ((r = pg_buf_printf(out, __VA_ARGS__)) != 0) return r
+
+int
+front_render_metrics(void *arg, struct pg_buf *out)
+{
+	static const char *const klass[] = { "", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	const struct http_front *f = arg;
+	const struct front_stats *st = &f->stats;
+	int r;
+
+	FAMILY("poolgate_http_connections_total", "counter", "HTTPS and HTTP connections accepted.");
+	SAMPLE("poolgate_http_connections_total %llu\n", (unsigned long long)st->conns_total);
+	FAMILY("poolgate_http_connections_open", "gauge", "Client connections open now.");
+	SAMPLE("poolgate_http_connections_open %llu\n", (unsigned long long)st->conns_open);
+	FAMILY("poolgate_http_connections_rejected_total", "counter",
+	    "Connections refused over http.max_connections.");
+	SAMPLE("poolgate_http_connections_rejected_total %llu\n",
+	    (unsigned long long)st->conns_rejected);
+	FAMILY("poolgate_http_tls_failures_total", "counter", "TLS handshakes or sessions that failed.");
+	SAMPLE("poolgate_http_tls_failures_total %llu\n", (unsigned long long)st->tls_failures);
+	FAMILY("poolgate_http_responses_total", "counter",
+	    "Responses sent to clients by status class.");
+	for (int i = 1; i <= 5; i++)
+		SAMPLE("poolgate_http_responses_total{code=\"%s\"} %llu\n", klass[i],
+		    (unsigned long long)st->requests[i]);
+	FAMILY("poolgate_http_bad_requests_total", "counter",
+	    "Client connections closed for malformed input or a limit.");
+	SAMPLE("poolgate_http_bad_requests_total %llu\n", (unsigned long long)st->bad_requests);
+	FAMILY("poolgate_http_upstream_errors_total", "counter",
+	    "Exchanges an instance failed (answered 502 or 504, or cut).");
+	SAMPLE("poolgate_http_upstream_errors_total %llu\n", (unsigned long long)st->upstream_errors);
+	FAMILY("poolgate_http_redirects_total", "counter", "Plain-http requests redirected to https.");
+	SAMPLE("poolgate_http_redirects_total %llu\n", (unsigned long long)st->redirects);
+	FAMILY("poolgate_http_websockets_total", "counter", "Websockets opened.");
+	SAMPLE("poolgate_http_websockets_total %llu\n", (unsigned long long)st->websockets_total);
+	FAMILY("poolgate_http_websockets_open", "gauge", "Websockets open now.");
+	SAMPLE("poolgate_http_websockets_open %llu\n", (unsigned long long)st->websockets_open);
+	return 0;
+}
+
 void
 front_stop(struct http_front *f)
 {

@@ -45,6 +45,9 @@ void front_forget_instance(struct http_front *f, const struct instance *in);
 
 const struct front_stats *front_get_stats(const struct http_front *f);
 
+/* Appends the front door's Prometheus families to out (an ops_env.extra_metrics). 0 or error. */
+int front_render_metrics(void *front, struct pg_buf *out);
+
 /* Stops listening and closes every connection; memory goes with the last close callback. */
 void front_stop(struct http_front *f);
 

@@ -1,25 +1,57 @@
 /*
- * Routing for the HTTPS front door. (Interim: the up instance with the fewest connections routed
- * so far; pins and the affinity cookie replace this.)
+ * Routing for the HTTPS front door (DESIGN.md, HTTPS: affinity).
+ *
+ *   1. A request that names its user (/user/<name>/, /hub/spawn/<name>, /hub/api/users/<name>,
+ *      the login form) goes where that user is pinned; place_user() pins new users and re-pins
+ *      users whose instance is gone. A known user's pin wins over the browser's cookie, so a
+ *      browser logs in where that user's sessions already are.
+ *   2. Otherwise a valid affinity cookie (MAC checked first, never followed when forged or
+ *      expired) names the instance, if it can still serve.
+ *   3. Otherwise the browser is anonymous and new: the up, active instance with the fewest users.
+ *
+ * The response carries a fresh cookie whenever the browser's is missing, invalid or names another
+ * instance.
  */
 #include "proxy/http/route.h"
+#include "backends/pins.h"
+#include "backends/placement.h"
 #include "core/err.h"
+#include "core/log.h"
+#include "proxy/http/affinity.h"
+#include "proxy/http/identity.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct router {
 	struct registry *reg;
+	struct pin_table *pins;
+	struct affinity_key *key;
+	char cookie_name[64];
+	uint32_t ttl_s;
 };
 
 struct router *
-route_new(struct registry *reg)
+route_new(struct registry *reg, struct pin_table *pins, struct affinity_key *key,
+    const char *cookie_name, uint32_t ttl_s)
 {
 	struct router *rt = calloc(1, sizeof(*rt));
 
-	if (rt != NULL)
-		rt->reg = reg;
+	if (rt == NULL)
+		return NULL;
+	rt->reg = reg;
+	rt->pins = pins;
+	rt->key = key;
+	route_set_cookie(rt, cookie_name, ttl_s);
 	return rt;
+}
+
+void
+route_set_cookie(struct router *rt, const char *cookie_name, uint32_t ttl_s)
+{
+	snprintf(rt->cookie_name, sizeof(rt->cookie_name), "%s", cookie_name);
+	rt->ttl_s = ttl_s;
 }
 
 void
@@ -28,16 +60,92 @@ route_free(struct router *rt)
 	free(rt);
 }
 
+/* Whether in may serve a browser that already has a session there. */
+static int
+can_serve(const struct instance *in)
+{
+	enum inst_state s = inst_state(in);
+
+	return s == INST_S_UP || (s == INST_S_DRAINING && in->health == HEALTH_UP);
+}
+
+/* The up, active instance with the fewest pinned users (ties: configuration order). */
+static struct instance *
+least_loaded(struct router *rt)
+{
+	struct instance *best = NULL;
+	size_t best_n = 0;
+
+	for (struct instance *in = reg_first(rt->reg); in != NULL; in = in->next) {
+		size_t n;
+		if (inst_state(in) != INST_S_UP)
+			continue;
+		n = pins_count(rt->pins, in->conf.id);
+		if (n >= in->conf.capacity)
+			continue;
+		if (best == NULL || n < best_n) {
+			best = in;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+/* The instance id of the first of our cookies that verifies, into id; 0 when there is none. */
+static int
+cookie_instance(struct router *rt, struct pg_slice header, int64_t now_s, char id[PG_ID_MAX + 1])
+{
+	struct pg_slice value;
+
+	if (header.p == NULL)
+		return 0;
+	while (affinity_cookie_next(&header, rt->cookie_name, &value) == 1) {
+		if (affinity_verify(rt->key, value, now_s, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 int
 route_pick(struct router *rt, const struct route_req *req, struct route_result *res)
 {
+	char cid[PG_ID_MAX + 1], value[AFFINITY_VALUE_MAX + 1];
+	int64_t now_s = req->now_ms / 1000;
+	int have_cookie, moved = 0, r;
+	struct instance *in = NULL;
+	struct pg_buf sc;
+
 	memset(res, 0, sizeof(*res));
-	for (struct instance *in = reg_first(rt->reg); in != NULL; in = in->next) {
-		if (inst_state(in) == INST_S_UP) {
-			res->in = in;
-			inst_ref(in);
-			break;
-		}
+	r = identity_from_path(req->url, res->user);
+	if (r != 1 && req->form.p != NULL)
+		r = identity_from_form(req->form, res->user);
+	if (r != 1)
+		res->user[0] = '\0';
+	have_cookie = cookie_instance(rt, req->cookie, now_s, cid);
+
+	if (res->user[0] != '\0') {
+		in = place_user(rt->reg, rt->pins, res->user, req->now_ms, &moved);
+	} else if (have_cookie && (in = reg_find(rt->reg, cid)) != NULL && can_serve(in)) {
+		/* keep the browser where its session is */
+	} else {
+		in = least_loaded(rt);
 	}
+	if (in == NULL)
+		return 0;
+	inst_ref(in);
+	res->in = in;
+	if (have_cookie && strcmp(cid, in->conf.id) == 0)
+		return 0;
+	/* A cookie that is missing, forged, expired or names another instance is replaced. */
+	if (affinity_mint(rt->key, in->conf.id, now_s + rt->ttl_s, value) != 0)
+		return 0;
+	pg_buf_init(&sc, sizeof(res->set_cookie) - 1);
+	if (pg_buf_append_str(&sc, "Set-Cookie: ") == 0 &&
+	    affinity_set_cookie(&sc, rt->cookie_name, value, rt->ttl_s) == 0 &&
+	    pg_buf_append_str(&sc, "\r\n") == 0) {
+		memcpy(res->set_cookie, sc.p, sc.len);
+		res->set_cookie[sc.len] = '\0';
+	}
+	pg_buf_free(&sc);
 	return 0;
 }

@@ -14,8 +14,17 @@
 
 struct router;
 
-/* A router over reg (which must outlive it). NULL when out of memory. */
-struct router *route_new(struct registry *reg);
+struct pin_table;
+struct affinity_key;
+
+/*
+ * A router over reg, pins and the cookie key (all must outlive it; it owns none of them).
+ * NULL when out of memory.
+ */
+struct router *route_new(struct registry *reg, struct pin_table *pins, struct affinity_key *key,
+    const char *cookie_name, uint32_t ttl_s);
+/* A reload may rename the cookie or change its lifetime. */
+void route_set_cookie(struct router *rt, const char *cookie_name, uint32_t ttl_s);
 void route_free(struct router *rt);	/* accepts NULL */
 
 struct route_result {

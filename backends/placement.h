@@ -1,0 +1,38 @@
+/*
+ * Placement: which instance a user goes to.
+ *
+ * A user with a pin keeps it while the pinned instance is serving: health up and not in maint.
+ * Draining counts as serving for users already pinned there (draining only stops new pins).
+ * A pinned instance whose health is still unknown (not probed yet since start or since its endpoint
+ * changed) keeps the pin too, but cannot serve yet: place_user() returns NULL and the caller retries.
+ * Otherwise (no pin, or the pinned instance is down, in maint or gone from the registry) the user
+ * gets a new pin on the instance that is up and active (inst_state() == INST_S_UP) and has the fewest
+ * pinned users, below its capacity. Ties go to the lowest SipHash of (user, NUL,
+ * instance id) under a fixed key: deterministic across restarts and replicas, and spread over the
+ * tied instances by user.
+ *
+ * DESIGN.md's load score (users/capacity blended with reported CPU, memory, GPU) will replace the
+ * plain user count once the load probe exists; the tie-break stays.
+ */
+#ifndef PG_BACKENDS_PLACEMENT_H
+#define PG_BACKENDS_PLACEMENT_H
+
+#include <stdint.h>
+
+#include "backends/instance.h"
+#include "backends/pins.h"
+
+/*
+ * Returns the instance user goes to, recording the pin (and its activity at now_ms) in pins, or NULL
+ * when no instance can take the user now (pinned instance not probed yet, none serving, pool full, or
+ * out of memory); an existing pin is then left as it is, so the user returns to that instance when
+ * it recovers. Sets *moved (when moved
+ * is not NULL) to 1 if the user had a pin to another instance that changed, else 0, and logs the move
+ * at info ("user alice: pinned to demo-2 (was demo-1: down)").
+ *
+ * The instance is borrowed from reg: take inst_ref() to keep it past the next registry change.
+ */
+struct instance *place_user(struct registry *reg, struct pin_table *pins, const char *user,
+    int64_t now_ms, int *moved);
+
+#endif
