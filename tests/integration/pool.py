@@ -1224,6 +1224,20 @@ def parse_affinity(value):
     return {"id": parts[0], "expiry": int(parts[1]), "mac": parts[2]}
 
 
+def mint_affinity(state_dir, instance_id, expiry):
+    """An affinity cookie value signed the way poolgate signs: base64url (no padding) of
+    HMAC-SHA256 over "v1.<id>.<expiry>" keyed with the 32-byte secret poolgate keeps in
+    state_dir/cookie_secret. Lets a test make a genuine but expired cookie."""
+    import base64
+    import hashlib
+    import hmac
+    with open(os.path.join(state_dir, "cookie_secret"), "rb") as f:
+        secret = f.read()
+    signed = "v1.%s.%d" % (instance_id, expiry)
+    mac = hmac.new(secret, signed.encode(), hashlib.sha256).digest()
+    return "%s.%s" % (signed, base64.urlsafe_b64encode(mac).decode().rstrip("="))
+
+
 class HubBrowser:
     """What a browser does with JupyterHub 3 at `base` (poolgate's https front door, or an
     instance directly): one cookie jar (requests.Session), the Referer JupyterHub's API wants

@@ -145,6 +145,34 @@ def test_forged_cookie_never_chooses_the_instance(pool, make_https_poolgate, cer
     assert g.user_instance("alice") == target
 
 
+def test_signed_cookie_obeyed_until_it_expires(pool, make_https_poolgate, certs):
+    g = make_https_poolgate([i.config() for i in pool])
+    wait_up(g, pool)
+    alice = P.HubBrowser(g.base_url, ca=certs.ca)
+    alice.login("alice")
+    target = g.user_instance("alice")
+    assert target is not None, "alice not pinned: %r" % g.users()
+    normal = next(i.id for i in pool if i.id != target)
+
+    # Control: a cookie signed with poolgate's secret and not expired is followed (so the
+    # signing here matches poolgate's, and the expired case below is a genuine cookie).
+    b = P.HubBrowser(g.base_url, ca=certs.ca)
+    b.set_affinity(P.mint_affinity(g.state_dir, target, int(time.time()) + 3600))
+    probe = uuid.uuid4().hex
+    assert b.get("/hub/login?probe=%s" % probe).status_code == 200
+    assert served_by(pool, probe) == [target], "a genuine cookie was not followed"
+
+    # The same, expired a minute ago: ignored, the browser is placed normally.
+    b = P.HubBrowser(g.base_url, ca=certs.ca)
+    expired = P.mint_affinity(g.state_dir, target, int(time.time()) - 60)
+    b.set_affinity(expired)
+    probe = uuid.uuid4().hex
+    assert b.get("/hub/login?probe=%s" % probe).status_code == 200
+    assert served_by(pool, probe) == [normal], "expired cookie %r followed" % expired
+    assert b.affinity()["id"] == normal and b.affinity()["expiry"] > time.time(), \
+        b.cookie(b.cookie_name)
+
+
 def test_dead_instance_repins_user(pool, make_https_poolgate, certs):
     g = make_https_poolgate([i.config() for i in pool])
     wait_up(g, pool)
