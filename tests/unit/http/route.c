@@ -1,0 +1,231 @@
+/*
+ * proxy/http/route.c: where an HTTPS request goes. A request naming its user follows the pin (and
+ * a known user's pin wins over the browser's cookie); a verified cookie keeps an anonymous browser
+ * on its instance; a forged or expired cookie is ignored and never followed; new browsers go to
+ * the least-loaded up instance; the Set-Cookie line appears exactly when the cookie must change.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/instance.h"
+#include "backends/pins.h"
+#include "core/log.h"
+#include "proxy/http/affinity.h"
+#include "proxy/http/route.h"
+
+#define NOW_MS 1700000000000LL
+
+struct fx {
+	struct registry *reg;
+	struct pin_table *pins;
+	struct affinity_key *key;
+	struct router *rt;
+};
+
+static int
+setup(void **state)
+{
+	static const uint8_t secret[32] = "route-test-secret-route-test-sec";
+	struct inst_conf ic[2];
+	struct fx *f = calloc(1, sizeof(*f));
+
+	pg_log_setup(PG_LOG_ERR, PG_LOG_TEXT);
+	memset(ic, 0, sizeof(ic));
+	ic[0] = (struct inst_conf){ .id = "a", .address = "127.0.0.2", .ssh_port = 22,
+		.http_port = 8000, .http_tls_verify = 1, .capacity = 8 };
+	ic[1] = ic[0];
+	ic[1].id = "b";
+	ic[1].address = "127.0.0.3";
+	f->reg = reg_new();
+	f->pins = pins_new();
+	assert_int_equal(reg_apply(f->reg, INST_SRC_CONFIG, ic, 2), 0);
+	inst_set_health(reg_find(f->reg, "a"), HEALTH_UP, "test");
+	inst_set_health(reg_find(f->reg, "b"), HEALTH_UP, "test");
+	assert_int_equal(affinity_key_new(secret, 32, &f->key), 0);
+	f->rt = route_new(f->reg, f->pins, f->key, "poolgate_affinity", 3600);
+	assert_non_null(f->rt);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	route_free(f->rt);
+	affinity_key_free(f->key);
+	pins_free(f->pins);
+	reg_free(f->reg);
+	free(f);
+	return 0;
+}
+
+static struct route_result
+pick(struct fx *f, const char *url, const char *cookie, const char *form)
+{
+	struct route_req rq;
+	struct route_result res;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.url = (struct pg_slice){ (const uint8_t *)url, strlen(url) };
+	if (cookie != NULL)
+		rq.cookie = (struct pg_slice){ (const uint8_t *)cookie, strlen(cookie) };
+	if (form != NULL)
+		rq.form = (struct pg_slice){ (const uint8_t *)form, strlen(form) };
+	rq.now_ms = NOW_MS;
+	assert_int_equal(route_pick(f->rt, &rq, &res), 0);
+	return res;
+}
+
+/* "poolgate_affinity=<value for id>", valid for an hour (or expired when expired=1). */
+static void
+cookie_for(struct fx *f, const char *id, int expired, char *out, size_t n)
+{
+	char v[AFFINITY_VALUE_MAX + 1];
+
+	assert_int_equal(affinity_mint(f->key, id, NOW_MS / 1000 + (expired ? -10 : 3600), v), 0);
+	snprintf(out, n, "other=1; poolgate_affinity=%s", v);
+}
+
+static const char *
+id_of(struct route_result *r)
+{
+	return r->in != NULL ? r->in->conf.id : "(none)";
+}
+
+static void
+done(struct route_result *r)
+{
+	inst_unref(r->in);
+}
+
+static void
+test_user_is_pinned_and_stays(void **state)
+{
+	struct fx *f = *state;
+	struct route_result r1 = pick(f, "/user/alice/api/kernels", NULL, NULL), r2;
+
+	assert_string_equal(r1.user, "alice");
+	assert_non_null(r1.in);
+	assert_string_equal(pins_get(f->pins, "alice"), id_of(&r1));
+	assert_non_null(strstr(r1.set_cookie, "Set-Cookie: poolgate_affinity=v1."));
+	for (int i = 0; i < 20; i++) {
+		r2 = pick(f, "/user/alice/tree", NULL, NULL);
+		assert_string_equal(id_of(&r2), id_of(&r1));
+		done(&r2);
+	}
+	done(&r1);
+}
+
+static void
+test_pin_wins_over_cookie_and_cookie_is_rewritten(void **state)
+{
+	struct fx *f = *state;
+	char cookie[256];
+	struct route_result r;
+
+	assert_int_equal(pins_set(f->pins, "alice", "b", NOW_MS), 0);
+	cookie_for(f, "a", 0, cookie, sizeof(cookie));
+	r = pick(f, "/hub/login", cookie, "username=alice&password=x");
+	assert_string_equal(r.user, "alice");
+	assert_string_equal(id_of(&r), "b");
+	assert_non_null(strstr(r.set_cookie, "poolgate_affinity=v1.b."));
+	done(&r);
+}
+
+static void
+test_valid_cookie_keeps_anonymous_browser(void **state)
+{
+	struct fx *f = *state;
+	char cookie[256];
+	struct route_result r;
+
+	/* Load a so that fresh placement would pick b: the cookie must still win. */
+	assert_int_equal(pins_set(f->pins, "u1", "a", NOW_MS), 0);
+	cookie_for(f, "a", 0, cookie, sizeof(cookie));
+	r = pick(f, "/hub/static/js/x.js", cookie, NULL);
+	assert_string_equal(r.user, "");
+	assert_string_equal(id_of(&r), "a");
+	assert_string_equal(r.set_cookie, "");	/* nothing to change */
+	done(&r);
+}
+
+static void
+test_forged_or_expired_cookie_is_never_followed(void **state)
+{
+	struct fx *f = *state;
+	char cookie[256], *mac;
+	struct route_result r;
+
+	/* Fresh placement picks a (fewest users); the attacker wants b. */
+	assert_int_equal(pins_set(f->pins, "u1", "b", NOW_MS), 0);
+	cookie_for(f, "b", 0, cookie, sizeof(cookie));
+	mac = strrchr(cookie, '.') + 1;
+	mac[0] = mac[0] == 'A' ? 'B' : 'A';
+	r = pick(f, "/hub/", cookie, NULL);
+	assert_string_equal(id_of(&r), "a");
+	assert_non_null(strstr(r.set_cookie, "poolgate_affinity=v1.a."));
+	done(&r);
+
+	cookie_for(f, "b", 1, cookie, sizeof(cookie));
+	r = pick(f, "/hub/", cookie, NULL);
+	assert_string_equal(id_of(&r), "a");
+	done(&r);
+
+	r = pick(f, "/hub/", "poolgate_affinity=v1.b.99999999999.AAAA", NULL);
+	assert_string_equal(id_of(&r), "a");
+	done(&r);
+}
+
+static void
+test_dead_instance_repins_user(void **state)
+{
+	struct fx *f = *state;
+	struct route_result r;
+
+	assert_int_equal(pins_set(f->pins, "alice", "a", NOW_MS), 0);
+	inst_set_health(reg_find(f->reg, "a"), HEALTH_DOWN, "test");
+	r = pick(f, "/user/alice/api/status", NULL, NULL);
+	assert_string_equal(id_of(&r), "b");
+	assert_string_equal(pins_get(f->pins, "alice"), "b");
+	done(&r);
+}
+
+static void
+test_no_instance_up(void **state)
+{
+	struct fx *f = *state;
+	struct route_result r;
+
+	inst_set_health(reg_find(f->reg, "a"), HEALTH_DOWN, "test");
+	inst_set_health(reg_find(f->reg, "b"), HEALTH_DOWN, "test");
+	r = pick(f, "/hub/", NULL, NULL);
+	assert_null(r.in);
+	r = pick(f, "/user/carol/", NULL, NULL);
+	assert_null(r.in);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_user_is_pinned_and_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_wins_over_cookie_and_cookie_is_rewritten,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_valid_cookie_keeps_anonymous_browser, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_forged_or_expired_cookie_is_never_followed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_instance_repins_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_instance_up, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
