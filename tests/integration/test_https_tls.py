@@ -106,3 +106,32 @@ def test_http_redirects_to_https(pool, make_https_poolgate, certs):
              "http://127.0.0.1:%d/hub/login" % g.http_port)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == "200 https://127.0.0.1:%d/hub/login" % g.https_port, r.stdout
+
+
+def test_sighup_with_a_broken_certificate_keeps_the_old_one(make_https_poolgate, certs):
+    cert, key = certs.authority.issue("broken", dns=["pool.test"], ips=["127.0.0.1"])
+    old_fp = P.cert_fingerprint(cert)
+    g = make_https_poolgate(UNREACHABLE, certificates=[(cert, key)])
+    assert P.s_client(g.https_port).fingerprint == old_fp
+
+    # A certificate whose key is not the configured key (the other half of the pair missing,
+    # as when an operator copies one file of two), then a truncated certificate.
+    other_cert, _ = certs.authority.issue("broken-other", dns=["pool.test"])
+    with open(other_cert) as f:
+        mismatched = f.read()
+    for bad in (mismatched, mismatched[:len(mismatched) // 2]):
+        P._atomic_write(cert, bad)
+        mark = g.log_mark()
+        g.reload()
+        g.wait_log(lambda line: " error " in line and "/broken." in line, 5, mark,
+                   "an error line naming the bad file")
+        sc = P.s_client(g.https_port, servername="pool.test", ca=certs.ca)
+        assert sc.handshake_ok and sc.fingerprint == old_fp, sc
+        assert g.alive()
+
+    # Repaired: the next SIGHUP serves the new pair.
+    cert, key = certs.authority.issue("broken", dns=["pool.test"], ips=["127.0.0.1"])
+    g.reload()
+    new_fp = P.cert_fingerprint(cert)
+    P.poll(lambda: P.s_client(g.https_port).fingerprint == new_fp, 5, 0.2,
+           "the repaired certificate after SIGHUP")
