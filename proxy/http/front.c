@@ -361,7 +361,8 @@ static void
 start_upstream(struct hconn *hc)
 {
 	struct uconn_owner owner = { up_data, up_event, hc };
-	struct fwd_info fi = { hc->client_ip, "https", hc->l->port, hc->req_upgrade, hc->req_chunked };
+	struct fwd_info fi = { hc->client_ip, "https", hc->l->port, hc->req_upgrade, hc->req_chunked,
+		hc->form.len > 0 };
 	int r;
 
 	hc->up = upool_get(hc->f->upool, hc->in, &owner, &hc->up_reused);
@@ -490,8 +491,16 @@ rq_on_headers_complete(llhttp_t *p)
 		return HPE_PAUSED;	/* the redirect listener answers now */
 	arm(hc, T_IDLE);
 	if (is_login_form(hc)) {
-		/* Buffer the (small) form: the user it names picks the instance. */
+		/*
+		 * Buffer the (small) form: the user it names picks the instance. A client that waits
+		 * for 100 Continue before sending it would wait for us forever, so we answer that
+		 * ourselves and the instance never sees the Expect.
+		 */
+		struct pg_slice expect = head_get(&hc->rh, "expect");
 		hc->req_state = REQ_FORM;
+		if (expect.p != NULL && pg_slice_eq_ci(expect, "100-continue") &&
+		    hc->rp.content_length > 0)
+			down_write(hc, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		return 0;
 	}
 	hc->req_state = REQ_ROUTING;

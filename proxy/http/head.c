@@ -209,6 +209,8 @@ head_write_request(const struct head *h, const char *method, const struct fwd_in
 		/* A chunked body is re-chunked by us; Content-Length never travels with it. */
 		if (fi->chunked && pg_slice_eq_ci(name, "content-length"))
 			continue;
+		if (fi->drop_expect && pg_slice_eq_ci(name, "expect"))
+			continue;
 		if ((r = put_field(out, name, head_value(h, i))) != 0)
 			return r;
 	}

@@ -54,6 +54,7 @@ struct fwd_info {
 	unsigned port;			/* X-Forwarded-Port: our listener's port */
 	int websocket;			/* an Upgrade: websocket request */
 	int chunked;			/* the request body is chunked: we re-chunk it */
+	int drop_expect;		/* we answered Expect: 100-continue ourselves */
 };
 
 /*

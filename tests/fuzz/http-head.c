@@ -86,7 +86,8 @@ re_headers_complete(llhttp_t *p)
 static void
 check_rewrite(struct ctx *c)
 {
-	struct fwd_info fi = { "192.0.2.1", "https", 8443, c->upgrade, c->chunked };
+	struct fwd_info fi = { "192.0.2.1", "https", 8443, c->upgrade, c->chunked,
+		(c->h.nfields & 1) != 0 };
 	/* Hop-by-hop fields we never add ourselves; Connection we add exactly once. */
 	static const char *const banned[] = { "te:", "proxy-connection:", "keep-alive:",
 		"proxy-authorization:", "trailer:" };
