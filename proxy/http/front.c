@@ -318,6 +318,11 @@ exchange_done(struct hconn *hc)
 	arm(hc, T_IDLE);
 	llhttp_resume(&hc->rp);
 	parse_requests(hc);
+	if (!hc->closing && hc->reading_paused && hc->inbuf.len <= FLOW_LOW &&
+	    (hc->up == NULL || uconn_queued(hc->up) < FLOW_LOW)) {
+		hc->reading_paused = 0;
+		uv_read_start((uv_stream_t *)&hc->tcp, on_alloc, on_read);
+	}
 }
 
 static void
@@ -835,6 +840,11 @@ down_plain(struct hconn *hc, const uint8_t *p, size_t len)
 		return;
 	}
 	parse_requests(hc);
+	/* Pipelined bytes wait while a response is pending: stop reading past FLOW_LOW of them. */
+	if (!hc->closing && hc->inbuf.len > FLOW_LOW && !hc->reading_paused) {
+		hc->reading_paused = 1;
+		uv_read_stop((uv_stream_t *)&hc->tcp);
+	}
 }
 
 /* The plain-http listener: every request gets a 301 to https. */
@@ -901,9 +911,14 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (hc->closing || n == 0)
 		return;
 	if (n < 0) {
-		if (hc->tunnel && hc->up != NULL) {
-			/* The browser left: the instance's side of the websocket closes too. */
-			hc_close(hc);
+		/*
+		 * A client that half-closes after its request still gets the response (then the
+		 * connection ends); otherwise its leaving ends everything, websockets included.
+		 */
+		if (n == UV_EOF && !hc->tunnel && hc->req_state == REQ_DONE &&
+		    (hc->resp_state == RESP_WAIT || hc->resp_state == RESP_BODY)) {
+			hc->req_keep_alive = 0;
+			uv_read_stop(s);
 			return;
 		}
 		hc_close(hc);
