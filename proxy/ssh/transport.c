@@ -65,6 +65,7 @@ struct ssh_transport {
 
 	unsigned kex_count;
 	int strict;
+	int authenticated;		/* USERAUTH_SUCCESS went by (rekeys on our own only after) */
 	uint8_t session_id[64];
 	size_t session_id_len;
 	struct sshkey *hostkey;		/* client: the server's, from the first exchange */
@@ -786,6 +787,8 @@ dispatch(struct ssh_transport *t, struct pg_slice pl, uint32_t seq)
 	if (t->state != SSH_T_OPEN)
 		return fail(t, SSH_DISCONNECT_PROTOCOL_ERROR, "message %u before the service started",
 		    type);
+	if (type == SSH_MSG_USERAUTH_SUCCESS && t->role == SSH_ROLE_CLIENT)
+		t->authenticated = 1;
 	t->last_seq = seq;
 	return 1;
 }
@@ -848,8 +851,10 @@ ssh_transport_send_payload(struct ssh_transport *t, const uint8_t *p, size_t len
 		return t->failed;
 	if (len == 0 || p[0] < 50 || len > SSH_PACKET_MAX_PAYLOAD)
 		return PG_EINVAL;
-	if (t->state == SSH_T_VERSION || t->state == SSH_T_KEX ||
-	    (t->state == SSH_T_SERVICE && t->role == SSH_ROLE_SERVER))
+	if (p[0] == SSH_MSG_USERAUTH_SUCCESS && t->role == SSH_ROLE_SERVER)
+		t->authenticated = 1;
+	/* A client may queue its first userauth request at once; a server speaks when asked. */
+	if (t->state != SSH_T_OPEN && t->role == SSH_ROLE_SERVER)
 		return PG_EINVAL;
 	if (t->kexinit_sent || t->state != SSH_T_OPEN) {
 		if (len + 4 > t->queue.max - t->queue.len)
@@ -901,7 +906,12 @@ ssh_transport_check_rekey(struct ssh_transport *t)
 	struct ssh_packet_counters in, out;
 	int r;
 
-	if (t->failed || t->kstate != K_IDLE || (t->state != SSH_T_OPEN && t->state != SSH_T_SERVICE))
+	/*
+	 * OpenSSH neither starts nor accepts a rekey before authentication (sshd logs
+	 * "dispatch_protocol_error: type 20", ssh "bad message during authentication: type 20"),
+	 * so ours waits for USERAUTH_SUCCESS too.
+	 */
+	if (t->failed || t->kstate != K_IDLE || t->state != SSH_T_OPEN || !t->authenticated)
 		return 0;
 	in = ssh_packet_counters(t->pk, SSH_DIR_IN);
 	out = ssh_packet_counters(t->pk, SSH_DIR_OUT);

@@ -106,18 +106,27 @@ int ssh_transport_next_payload(struct ssh_transport *t, struct pg_slice *payload
 
 /*
  * Sends one payload of a layer above (first byte 50..255). While a key exchange of ours is in
- * progress, or before the service is accepted, it waits in a queue. Returns 0, PG_EINVAL
- * (transport message number, empty, oversize, or not possible in this state), PG_ETOOBIG (the
- * queue is over SSH_TRANSPORT_MAX_QUEUE), or the sticky error.
+ * progress, or (client) before the service is accepted, it waits in a queue. Returns 0, PG_EINVAL
+ * (transport message number, empty, oversize, or a server before OPEN), PG_ETOOBIG (the queue is
+ * over SSH_TRANSPORT_MAX_QUEUE), or the sticky error.
  */
 int ssh_transport_send_payload(struct ssh_transport *t, const uint8_t *p, size_t len);
 
 /* Appends all pending output to dst and consumes it. 0, or PG_ETOOBIG / PG_ENOMEM (nothing moved). */
 int ssh_transport_take_output(struct ssh_transport *t, struct pg_buf *dst);
 
-/* Starts a key exchange now (no-op if one is running). 0, PG_EINVAL before OPEN, or the error. */
+/*
+ * Starts a key exchange now (no-op if one is running). 0, PG_EINVAL before SERVICE, or the error.
+ * OpenSSH (ssh and sshd) treats a KEXINIT before authentication as a protocol error, so call it
+ * before then only with peers known to cope (libssh2 does).
+ */
 int ssh_transport_rekey(struct ssh_transport *t);
-/* Starts one when rekey_bytes or rekey_seconds have passed since the last. Returns 1 if started. */
+/*
+ * Starts one when rekey_bytes or rekey_seconds (or 2^31 packets) have passed since the last, but
+ * only once authentication succeeded: the transport notes USERAUTH_SUCCESS passing through it
+ * (sent by a server, received by a client). Returns 1 if started, 0 if not, or the error. Also
+ * runs after every payload sent or received, so a timer needs only cover the time limit.
+ */
 int ssh_transport_check_rekey(struct ssh_transport *t);
 
 /* Sends DISCONNECT with reason and text and moves to CLOSED. */

@@ -180,8 +180,11 @@ full_run(const char *kex, const char *enc, const char *mac, const char *hka, siz
 	/* A payload sent by the client before the service is up waits in its queue. */
 	memset(msg, 0x5a, sizeof(msg));
 	msg[0] = SSH_MSG_USERAUTH_REQUEST;
-	assert_int_equal(ssh_transport_send_payload(c.t, msg, 100), PG_EINVAL);	/* still in kex */
+	assert_int_equal(ssh_transport_send_payload(c.t, msg, 100), 0);
+	assert_int_equal(ssh_transport_send_payload(s.t, msg, 100), PG_EINVAL);	/* not asked yet */
 	pump(&c, &s, chunk);
+	assert_int_equal(s.ngot, 1);
+	assert_int_equal(nth(&s, 0).len, 100);
 	assert_int_equal(c.err, 0);
 	assert_int_equal(s.err, 0);
 	assert_int_equal(ssh_transport_state(c.t), SSH_T_OPEN);
@@ -204,8 +207,8 @@ full_run(const char *kex, const char *enc, const char *mac, const char *hka, siz
 	msg[0] = SSH_MSG_USERAUTH_FAILURE;
 	assert_int_equal(ssh_transport_send_payload(s.t, msg, 10), 0);
 	pump(&c, &s, chunk);
-	assert_int_equal(s.ngot, 1);
-	assert_int_equal(nth(&s, 0).len, sizeof(msg));
+	assert_int_equal(s.ngot, 2);
+	assert_int_equal(nth(&s, 1).len, sizeof(msg));
 	assert_int_equal(c.ngot, 1);
 	assert_int_equal(nth(&c, 0).p[0], SSH_MSG_USERAUTH_FAILURE);
 
@@ -219,8 +222,8 @@ full_run(const char *kex, const char *enc, const char *mac, const char *hka, siz
 	assert_int_equal(s.err, 0);
 	assert_int_equal(ssh_transport_kex_count(c.t), 2);
 	assert_int_equal(ssh_transport_kex_count(s.t), 2);
-	assert_int_equal(s.ngot, 2);
-	assert_int_equal(nth(&s, 1).len, 50);
+	assert_int_equal(s.ngot, 3);
+	assert_int_equal(nth(&s, 2).len, 50);
 	assert_int_equal(c.ngot, 2);
 	assert_int_equal(nth(&c, 1).len, 60);
 	/* The host key was not asked about again, but the rekey checked it is the same. */
@@ -277,12 +280,26 @@ test_rekey_by_volume(void **state)
 	pump(&c, &s, 0);
 	assert_int_equal(ssh_transport_kex_count(c.t), 1);
 	assert_int_equal(ssh_transport_check_rekey(c.t), 0);
+	/* Not before authentication, however much data: OpenSSH would call it a protocol error. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(ssh_transport_send_payload(c.t, msg, sizeof(msg)), 0);
+	pump(&c, &s, 0);
+	assert_int_equal(ssh_transport_kex_count(c.t), 1);
+	/*
+	 * USERAUTH_SUCCESS from the server: now the volume counts, and it is already over the limit,
+	 * so receiving that very message starts a kex.
+	 */
+	assert_int_equal(ssh_transport_send_payload(s.t, (const uint8_t *)"\x34", 1), 0);
+	pump(&c, &s, 0);
+	assert_int_equal(c.ngot, 1);
+	assert_int_equal(ssh_transport_kex_count(c.t), 2);
+	assert_int_equal(ssh_transport_check_rekey(c.t), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(ssh_transport_send_payload(c.t, msg, sizeof(msg)), 0);
 	/* The fourth payload passed 100000 bytes: a kex started by itself; the fifth waits for it. */
 	pump(&c, &s, 0);
-	assert_int_equal(ssh_transport_kex_count(c.t), 2);
-	assert_int_equal(s.ngot, 5);
+	assert_int_equal(ssh_transport_kex_count(c.t), 3);
+	assert_int_equal(s.ngot, 10);
 	assert_int_equal(c.err, 0);
 	end_free(&c);
 	end_free(&s);
