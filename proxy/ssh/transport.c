@@ -217,7 +217,11 @@ ssh_transport_new(const struct ssh_transport_config *cfg, struct ssh_transport *
 	t->rekey_bytes = cfg->rekey_bytes ? cfg->rekey_bytes : SSH_TRANSPORT_REKEY_BYTES;
 	t->rekey_ns = (cfg->rekey_seconds ? cfg->rekey_seconds : SSH_TRANSPORT_REKEY_SECONDS) *
 	    1000000000ull;
-	pg_buf_init(&t->vin, VERSION_MAX_LINE * (VERSION_MAX_LINES + 1));
+	/*
+	 * The peer's first read may hold its ident, its KEXINIT and a guessed kex packet: vin takes
+	 * as much as the packet layer would, and read_version() bounds the lines themselves.
+	 */
+	pg_buf_init(&t->vin, SSH_PACKET_MAX_INPUT);
 	pg_buf_init(&t->vout, 256);
 	pg_buf_init(&t->our_kexinit, 64 * 1024);
 	pg_buf_init(&t->peer_kexinit, SSH_PACKET_MAX);

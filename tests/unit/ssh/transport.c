@@ -490,6 +490,18 @@ test_version_lines(void **state)
 	assert_int_equal(raw_to_server(big, NULL, NULL, 0, &t), PG_EPROTO);
 	assert_non_null(strstr(ssh_transport_error(t), "over 255 bytes"));
 	ssh_transport_free(t);
+	/* The ident and a large first flight in one read: the bytes after the ident are packets. */
+	{
+		uint8_t *flight = calloc(1, 20000);
+
+		memcpy(flight, "SSH-2.0-x\r\n", 11);
+		assert_int_equal(ssh_transport_new(&cc, &t), 0);
+		assert_int_equal(ssh_transport_feed(t, flight, 20000), 0);
+		assert_int_equal(ssh_transport_next_payload(t, &pl), PG_EPROTO);
+		assert_non_null(strstr(ssh_transport_error(t), "packet length 0 below minimum"));
+		ssh_transport_free(t);
+		free(flight);
+	}
 	/* Our ident names poolgate and not OpenSSH. */
 	assert_null(strstr(SSH_TRANSPORT_IDENT, "OpenSSH"));
 }
