@@ -639,6 +639,9 @@ class Poolgate:
         self.binary = binary or poolgate_bin()
         self.admin_host = "127.0.0.1"
         self.admin_port = admin_port or free_port(self.admin_host)
+        # Ports picked here may be taken by someone else before poolgate binds them (free_port
+        # can only close its probe socket): start() picks new ones and retries then.
+        self._auto_ports = admin_port is None
         self.config_path = os.path.join(workdir, "poolgate.json")
         self.log_path = os.path.join(workdir, "poolgate.log")
         self.state_dir = os.path.join(workdir, "state")
@@ -710,6 +713,24 @@ class Poolgate:
     # --- process
 
     def start(self, wait=True, timeout=10.0):
+        for attempt in range(3):
+            self._spawn()
+            if not wait:
+                return self
+            try:
+                poll(self._healthy, timeout, 0.05, "poolgate /healthz on %s:%d"
+                     % (self.admin_host, self.admin_port))
+                return self
+            except (TimeoutError, AssertionError) as e:
+                log = self.log()
+                if (self._auto_ports and attempt < 2 and self.proc.poll() == 1
+                        and "address already in use" in log):
+                    self._repick_ports()
+                    continue
+                raise AssertionError("%s\n--- poolgate log ---\n%s" % (e, log))
+        return self
+
+    def _spawn(self):
         self.write_config()
         self.log_file = open(self.log_path, "ab")
         try:
@@ -718,13 +739,16 @@ class Poolgate:
                                          stderr=self.log_file, start_new_session=True)
         finally:
             self.log_file.close()
-        if wait:
-            try:
-                poll(self._healthy, timeout, 0.05, "poolgate /healthz on %s:%d"
-                     % (self.admin_host, self.admin_port))
-            except (TimeoutError, AssertionError) as e:
-                raise AssertionError("%s\n--- poolgate log ---\n%s" % (e, self.log()))
-        return self
+
+    def _repick_ports(self):
+        """Another process took one of our free ports between free_port() and bind."""
+        self.admin_port = free_port(self.admin_host)
+        self.cfg["listen"]["admin"] = ["%s:%d" % (self.admin_host, self.admin_port)]
+        if self.https_port is not None:
+            self.https_port = free_port(self.admin_host)
+            self.http_port = free_port(self.admin_host)
+            self.cfg["listen"]["https"] = ["%s:%d" % (self.admin_host, self.https_port)]
+            self.cfg["listen"]["http"] = ["%s:%d" % (self.admin_host, self.http_port)]
 
     def _healthy(self):
         if self.proc.poll() is not None:
