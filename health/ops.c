@@ -8,6 +8,7 @@
 #include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/uvwrite.h"
 
 #include <llhttp.h>
 #include <stdio.h>
@@ -48,13 +49,6 @@ struct ops_conn {
 	struct httpreq_parser req;
 	size_t queued;			/* response bytes written but not yet flushed */
 	int close_after_write;
-};
-
-struct ops_write {
-	uv_write_t req;
-	struct ops_conn *conn;
-	size_t len;
-	uint8_t data[];
 };
 
 static const char *
@@ -106,13 +100,11 @@ conn_close(struct ops_conn *c)
 }
 
 static void
-on_written(uv_write_t *req, int status)
+on_written(void *arg, int status, size_t len)
 {
-	struct ops_write *w = req->data;
-	struct ops_conn *c = w->conn;
+	struct ops_conn *c = arg;
 
-	c->queued -= w->len;
-	free(w);
+	c->queued -= len;
 	if (status != 0 || (c->close_after_write && c->queued == 0))
 		conn_close(c);
 }
@@ -120,8 +112,6 @@ on_written(uv_write_t *req, int status)
 static int
 conn_write(struct ops_conn *c, const void *p, size_t len)
 {
-	struct ops_write *w;
-	uv_buf_t b;
 	int r;
 
 	if (c->queued + len > OPS_MAX_QUEUED) {
@@ -129,17 +119,8 @@ conn_write(struct ops_conn *c, const void *p, size_t len)
 		conn_close(c);
 		return PG_ETOOBIG;
 	}
-	if ((w = malloc(sizeof(*w) + len)) == NULL)
-		return PG_ENOMEM;
-	w->conn = c;
-	w->len = len;
-	w->req.data = w;
-	memcpy(w->data, p, len);
-	b = uv_buf_init((char *)w->data, (unsigned)len);
-	if ((r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) != 0) {
-		free(w);
+	if ((r = pg_write_copy((uv_stream_t *)&c->tcp, p, len, on_written, c)) != 0)
 		return r;
-	}
 	c->queued += len;
 	return 0;
 }

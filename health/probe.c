@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/uvwrite.h"
 #include "health/hyst.h"
 
 #include <llhttp.h>
@@ -62,12 +63,6 @@ struct pconn {
 	int status;			/* HTTP status once headers are complete */
 	struct tls_conn *tls;
 	int closes;			/* handles still to close */
-};
-
-struct wreq {
-	uv_write_t req;
-	size_t len;
-	uint8_t data[];
 };
 
 static void round_start(uv_timer_t *t);
@@ -175,29 +170,11 @@ round_end(struct iprobe *ip)
 	schedule(ip, next_delay(pr));
 }
 
-static void
-on_wreq_done(uv_write_t *req, int status)
-{
-	free(req->data);
-}
-
 /* Queues bytes on the connection. Returns 0 or a negative code. */
 static int
 pconn_send(struct pconn *pc, const uint8_t *p, size_t len)
 {
-	struct wreq *w = malloc(sizeof(*w) + len);
-	uv_buf_t b;
-	int r;
-
-	if (w == NULL)
-		return PG_ENOMEM;
-	memcpy(w->data, p, len);
-	w->len = len;
-	w->req.data = w;
-	b = uv_buf_init((char *)w->data, (unsigned)len);
-	if ((r = uv_write(&w->req, (uv_stream_t *)&pc->tcp, &b, 1, on_wreq_done)) != 0)
-		free(w);
-	return r;
+	return pg_write_copy((uv_stream_t *)&pc->tcp, p, len, NULL, NULL);
 }
 
 /* Sends whatever ciphertext the TLS engine has produced. */

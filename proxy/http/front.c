@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/uvwrite.h"
 #include "proxy/http/head.h"
 #include "proxy/http/pages.h"
 #include "proxy/http/route.h"
@@ -110,21 +111,12 @@ static void up_data(void *arg, const uint8_t *p, size_t len);
 
 /* --- writing to the client ------------------------------------------------------------------ */
 
-struct dwrite {
-	uv_write_t req;
-	struct hconn *hc;
-	size_t len;
-	uint8_t data[];
-};
-
 static void
-on_down_written(uv_write_t *req, int status)
+on_down_written(void *arg, int status, size_t len)
 {
-	struct dwrite *w = req->data;
-	struct hconn *hc = w->hc;
+	struct hconn *hc = arg;
 
-	hc->out_queued -= w->len;
-	free(w);
+	hc->out_queued -= len;
 	if (hc->closing)
 		return;
 	if (status != 0) {
@@ -140,25 +132,11 @@ on_down_written(uv_write_t *req, int status)
 static int
 raw_write(struct hconn *hc, const uint8_t *p, size_t len)
 {
-	struct dwrite *w;
-	uv_buf_t b;
-	int r;
+	int r = pg_write_copy((uv_stream_t *)&hc->tcp, p, len, on_down_written, hc);
 
-	if (len == 0)
-		return 0;
-	if ((w = malloc(sizeof(*w) + len)) == NULL)
-		return PG_ENOMEM;
-	memcpy(w->data, p, len);
-	w->hc = hc;
-	w->len = len;
-	w->req.data = w;
-	b = uv_buf_init((char *)w->data, (unsigned)len);
-	if ((r = uv_write(&w->req, (uv_stream_t *)&hc->tcp, &b, 1, on_down_written)) != 0) {
-		free(w);
-		return r;
-	}
-	hc->out_queued += len;
-	return 0;
+	if (r == 0)
+		hc->out_queued += len;
+	return r;
 }
 
 static int

@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/uvwrite.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,13 +48,6 @@ struct upool {
 	struct tls_cache *tls;		/* client contexts per instance */
 	size_t live;			/* uconns not yet freed */
 	int freeing;
-};
-
-struct uwrite {
-	uv_write_t req;
-	struct uconn *uc;
-	size_t len;
-	uint8_t data[];
 };
 
 static void uc_fail(struct uconn *uc, enum uconn_event ev, const char *fmt, ...)
@@ -140,13 +134,11 @@ uc_fail(struct uconn *uc, enum uconn_event ev, const char *fmt, ...)
 }
 
 static void
-on_written(uv_write_t *req, int status)
+on_written(void *arg, int status, size_t len)
 {
-	struct uwrite *w = req->data;
-	struct uconn *uc = w->uc;
+	struct uconn *uc = arg;
 
-	uc->queued -= w->len;
-	free(w);
+	uc->queued -= len;
 	if (status != 0 || uc->state == UCS_CLOSING)
 		return;	/* a failed write shows as a read error too */
 	if (uc->was_above_low && uc->queued < UC_LOW_WATER) {
@@ -158,23 +150,10 @@ on_written(uv_write_t *req, int status)
 static int
 raw_send(struct uconn *uc, const uint8_t *p, size_t len)
 {
-	struct uwrite *w;
-	uv_buf_t b;
-	int r;
+	int r = pg_write_copy((uv_stream_t *)&uc->tcp, p, len, on_written, uc);
 
-	if (len == 0)
-		return 0;
-	if ((w = malloc(sizeof(*w) + len)) == NULL)
-		return PG_ENOMEM;
-	memcpy(w->data, p, len);
-	w->uc = uc;
-	w->len = len;
-	w->req.data = w;
-	b = uv_buf_init((char *)w->data, (unsigned)len);
-	if ((r = uv_write(&w->req, (uv_stream_t *)&uc->tcp, &b, 1, on_written)) != 0) {
-		free(w);
+	if (r != 0)
 		return r;
-	}
 	uc->queued += len;
 	if (uc->queued >= UC_LOW_WATER)
 		uc->was_above_low = 1;
