@@ -78,6 +78,13 @@ struct hconn {
 	int handshaken;
 	size_t out_queued;
 	int reading_paused;
+	/*
+	 * While one read from the instance is being relayed, what goes to the client collects here
+	 * and leaves as one TLS record and one write (head and body of a small response together).
+	 */
+	struct pg_buf outbatch;
+	int batching;
+	int resp_finished;		/* the response ended inside a batch: finish after the flush */
 
 	/* Client -> instance. */
 	enum req_state req_state;
@@ -152,9 +159,44 @@ flush_tls(struct hconn *hc)
 	return r;
 }
 
+static int down_send(struct hconn *hc, const void *p, size_t len);
+
 /* Plaintext to the client. On failure the connection is closed and PG_ECLOSED returned. */
 static int
 down_write(struct hconn *hc, const void *p, size_t len)
+{
+	if (hc->closing)
+		return PG_ECLOSED;
+	if (hc->batching) {
+		if (pg_buf_append(&hc->outbatch, p, len) == 0)
+			return 0;
+		/* Full: what collected goes first, so the order holds. */
+		if (hc->outbatch.len > 0) {
+			int r = down_send(hc, hc->outbatch.p, hc->outbatch.len);
+			pg_buf_reset(&hc->outbatch);
+			if (r != 0)
+				return r;
+		}
+	}
+	return down_send(hc, p, len);
+}
+
+/* Sends what collected during a batch. */
+static int
+down_flush(struct hconn *hc)
+{
+	int r = 0;
+
+	hc->batching = 0;
+	if (hc->outbatch.len > 0) {
+		r = down_send(hc, hc->outbatch.p, hc->outbatch.len);
+		pg_buf_reset(&hc->outbatch);
+	}
+	return r;
+}
+
+static int
+down_send(struct hconn *hc, const void *p, size_t len)
 {
 	int r;
 
@@ -192,6 +234,7 @@ send_page(struct hconn *hc, int status)
 	if (page_write(&out, status) == 0)
 		down_write(hc, out.p, out.len);
 	pg_buf_free(&out);
+	down_flush(hc);
 	hc->close_after_write = 1;
 	uv_read_stop((uv_stream_t *)&hc->tcp);
 	if (!hc->closing && hc->out_queued == 0)
@@ -694,11 +737,12 @@ open_tunnel(struct hconn *hc, const uint8_t *rest, size_t len)
 	arm(hc, T_TUNNEL);
 }
 
+static void up_parse(struct hconn *hc, const uint8_t *p, size_t len);
+
 static void
 up_data(void *arg, const uint8_t *p, size_t len)
 {
 	struct hconn *hc = arg;
-	llhttp_errno_t e;
 
 	if (hc->closing)
 		return;
@@ -707,6 +751,23 @@ up_data(void *arg, const uint8_t *p, size_t len)
 		down_write(hc, p, len);
 		return;
 	}
+	hc->batching = 1;
+	up_parse(hc, p, len);
+	if (hc->closing)
+		return;
+	down_flush(hc);
+	if (hc->resp_finished) {
+		hc->resp_finished = 0;
+		maybe_done(hc);
+	}
+}
+
+/* Parses one read of the instance's response (batched by up_data). */
+static void
+up_parse(struct hconn *hc, const uint8_t *p, size_t len)
+{
+	llhttp_errno_t e;
+
 	if (hc->resp_state == RESP_NONE || hc->resp_state == RESP_DONE) {
 		/* Bytes the instance sends outside a response: it is broken; drop the connection. */
 		uconn_close(hc->up);
@@ -723,7 +784,7 @@ up_data(void *arg, const uint8_t *p, size_t len)
 		return;
 	}
 	if (e == HPE_PAUSED) {
-		maybe_done(hc);
+		hc->resp_finished = 1;	/* maybe_done() once the batch is on its way */
 		return;
 	}
 	/* A response we cannot relay faithfully: the client must not get half of it as whole. */
@@ -964,6 +1025,7 @@ on_hc_closed(uv_handle_t *h)
 	pg_buf_free(&hc->inbuf);
 	pg_buf_free(&hc->form);
 	pg_buf_free(&hc->sent_head);
+	pg_buf_free(&hc->outbatch);
 	free(hc);
 	f->stats.conns_open--;
 	if (f->stopping && f->conns == NULL && f->closing_listeners == 0) {
@@ -1040,6 +1102,7 @@ on_connection(uv_stream_t *ls, int status)
 	f->stats.conns_total++;
 	pg_buf_init(&hc->inbuf, (size_t)f->conf.max_header_bytes + FLOW_HIGH);
 	pg_buf_init(&hc->form, FORM_MAX);
+	pg_buf_init(&hc->outbatch, 4u << 20);
 	pg_buf_init(&hc->sent_head, (size_t)f->conf.max_header_bytes + 4096);
 	if (head_init(&hc->rh, f->conf.max_header_bytes, f->conf.max_headers,
 	    f->conf.max_request_line) != 0 ||
