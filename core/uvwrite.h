@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "core/buf.h"
+
 /* Called once per write: status is 0 or a UV_E* code (UV_ECANCELED when the handle closed). */
 typedef void (*pg_write_cb)(void *arg, int status, size_t len);
 
@@ -18,5 +20,11 @@ typedef void (*pg_write_cb)(void *arg, int status, size_t len);
  * run) or a negative code (cb will not run). cb may be NULL.
  */
 int pg_write_copy(uv_stream_t *s, const void *p, size_t len, pg_write_cb cb, void *arg);
+
+/*
+ * The same, without the copy: takes b's memory (b is left empty, its max kept) and frees it after
+ * the write. For buffers built only to be written, such as TLS output.
+ */
+int pg_write_buf(uv_stream_t *s, struct pg_buf *b, pg_write_cb cb, void *arg);
 
 #endif

@@ -153,8 +153,11 @@ flush_tls(struct hconn *hc)
 	int r;
 
 	pg_buf_init(&out, 32u << 20);
-	if ((r = tls_conn_take_output(hc->tls, &out)) == 0)
-		r = raw_write(hc, out.p, out.len);
+	if ((r = tls_conn_take_output(hc->tls, &out)) == 0 && out.len > 0) {
+		size_t len = out.len;
+		if ((r = pg_write_buf((uv_stream_t *)&hc->tcp, &out, on_down_written, hc)) == 0)
+			hc->out_queued += len;
+	}
 	pg_buf_free(&out);
 	return r;
 }

@@ -168,11 +168,16 @@ static int
 flush_tls(struct uconn *uc)
 {
 	struct pg_buf out;
+	size_t len;
 	int r;
 
 	pg_buf_init(&out, 16u << 20);
-	if ((r = tls_conn_take_output(uc->tls, &out)) == 0)
-		r = raw_send(uc, out.p, out.len);
+	if ((r = tls_conn_take_output(uc->tls, &out)) == 0 && (len = out.len) > 0 &&
+	    (r = pg_write_buf((uv_stream_t *)&uc->tcp, &out, on_written, uc)) == 0) {
+		uc->queued += len;
+		if (uc->queued >= UC_LOW_WATER)
+			uc->was_above_low = 1;
+	}
 	pg_buf_free(&out);
 	return r;
 }
