@@ -57,6 +57,7 @@ struct http_front {
 	struct front_stats stats;
 	llhttp_settings_t req_settings, resp_settings;	/* shared by every connection */
 	int stopping;
+	int reloads;			/* certificate loads running on the thread pool */
 };
 
 enum req_state { REQ_IDLE, REQ_HEAD, REQ_FORM, REQ_ROUTING, REQ_BODY, REQ_DONE };
@@ -110,6 +111,7 @@ struct hconn {
 };
 
 static void hc_close(struct hconn *hc);
+static void front_maybe_free(struct http_front *f);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void parse_requests(struct hconn *hc);
@@ -1031,12 +1033,19 @@ on_hc_closed(uv_handle_t *h)
 	pg_buf_free(&hc->outbatch);
 	free(hc);
 	f->stats.conns_open--;
-	if (f->stopping && f->conns == NULL && f->closing_listeners == 0) {
-		upool_free(f->upool);
-		tls_server_set_unref(f->tls);
-		free(f->listeners);
-		free(f);
-	}
+	front_maybe_free(f);
+}
+
+/* The front goes when it was stopped and nothing of it is left running. */
+static void
+front_maybe_free(struct http_front *f)
+{
+	if (!f->stopping || f->conns != NULL || f->closing_listeners != 0 || f->reloads != 0)
+		return;
+	upool_free(f->upool);
+	tls_server_set_unref(f->tls);
+	free(f->listeners);
+	free(f);
 }
 
 /* The one place a client connection dies. */
@@ -1156,12 +1165,8 @@ on_listener_closed(uv_handle_t *h)
 	struct listener *l = h->data;
 	struct http_front *f = l->f;
 
-	if (--f->closing_listeners == 0 && f->stopping && f->conns == NULL) {
-		upool_free(f->upool);
-		tls_server_set_unref(f->tls);
-		free(f->listeners);
-		free(f);
-	}
+	f->closing_listeners--;
+	front_maybe_free(f);
 }
 
 static int
@@ -1241,10 +1246,63 @@ front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *reg,
 	return 0;
 }
 
+/* A certificate reload on libuv's thread pool: file reads and key parsing stay off the loop. */
+struct cert_reload {
+	uv_work_t req;
+	struct http_front *f;
+	struct pg_config cfg;		/* only state_dir and certs are filled */
+	struct tls_server_set *set;
+	int r;
+	char err[512];
+};
+
+static void
+cert_reload_work(uv_work_t *req)
+{
+	struct cert_reload *cr = req->data;
+
+	cr->r = tls_server_set_load(&cr->cfg, &cr->set, cr->err, sizeof(cr->err));
+}
+
+static void
+cert_reload_free(struct cert_reload *cr)
+{
+	for (size_t i = 0; i < cr->cfg.ncerts; i++) {
+		free(cr->cfg.certs[i].cert);
+		free(cr->cfg.certs[i].key);
+	}
+	free(cr->cfg.certs);
+	free(cr->cfg.state_dir);
+	free(cr);
+}
+
+static void
+cert_reload_done(uv_work_t *req, int status)
+{
+	struct cert_reload *cr = req->data;
+	struct http_front *f = cr->f;
+
+	f->reloads--;
+	if (status != 0 || cr->r != 0) {
+		LOG_ERR("tls", "certificates not reloaded, the old ones stay: %s",
+		    status != 0 ? uv_strerror(status) : cr->err);
+	} else if (f->stopping) {
+		tls_server_set_unref(cr->set);
+	} else {
+		/* Open connections keep the set they started with (their own reference). */
+		tls_server_set_unref(f->tls);
+		f->tls = cr->set;
+		for (size_t i = 0; i < tls_server_set_count(cr->set); i++)
+			LOG_INFO("tls", "certificate reloaded: %s", tls_server_set_describe(cr->set, i));
+	}
+	cert_reload_free(cr);
+	front_maybe_free(f);
+}
+
 int
 front_reload(struct http_front *f, const struct pg_config *cfg, char *err, size_t errlen)
 {
-	struct tls_server_set *set;
+	struct cert_reload *cr;
 	int r;
 
 	f->conf = cfg->http;
@@ -1252,14 +1310,30 @@ front_reload(struct http_front *f, const struct pg_config *cfg, char *err, size_
 	upool_set_connect_timeout(f->upool, cfg->http.connect_timeout_ms);
 	if (f->tls == NULL)
 		return 0;
-	if ((r = tls_server_set_load(cfg, &set, err, errlen)) != 0)
+	if ((cr = calloc(1, sizeof(*cr))) == NULL ||
+	    (cr->cfg.state_dir = strdup(cfg->state_dir)) == NULL ||
+	    (cfg->ncerts > 0 && (cr->cfg.certs = calloc(cfg->ncerts, sizeof(*cr->cfg.certs))) == NULL))
+		goto nomem;
+	for (size_t i = 0; i < cfg->ncerts; i++) {
+		cr->cfg.ncerts++;
+		if ((cr->cfg.certs[i].cert = strdup(cfg->certs[i].cert)) == NULL ||
+		    (cr->cfg.certs[i].key = strdup(cfg->certs[i].key)) == NULL)
+			goto nomem;
+	}
+	cr->f = f;
+	cr->req.data = cr;
+	if ((r = uv_queue_work(f->loop, &cr->req, cert_reload_work, cert_reload_done)) != 0) {
+		snprintf(err, errlen, "cannot start the certificate reload: %s", uv_strerror(r));
+		cert_reload_free(cr);
 		return r;
-	/* Open connections keep the set they started with (their own reference). */
-	tls_server_set_unref(f->tls);
-	f->tls = set;
-	for (size_t i = 0; i < tls_server_set_count(set); i++)
-		LOG_INFO("tls", "certificate reloaded: %s", tls_server_set_describe(set, i));
+	}
+	f->reloads++;
 	return 0;
+nomem:
+	if (cr != NULL)
+		cert_reload_free(cr);
+	snprintf(err, errlen, "out of memory");
+	return PG_ENOMEM;
 }
 
 void
@@ -1333,10 +1407,5 @@ front_stop(struct http_front *f)
 		next = hc->next;
 		hc_close(hc);
 	}
-	if (f->closing_listeners == 0 && f->conns == NULL) {
-		upool_free(f->upool);
-		tls_server_set_unref(f->tls);
-		free(f->listeners);
-		free(f);
-	}
+	front_maybe_free(f);
 }
