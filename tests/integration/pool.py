@@ -656,7 +656,7 @@ class Poolgate:
             # The front doors default to 0.0.0.0 ports (DESIGN.md); tests that want them say so
             # through `extra`, the others turn them off so parallel poolgates never clash.
             "listen": {"admin": ["%s:%d" % (self.admin_host, self.admin_port)],
-                       "https": [], "http": []},
+                       "ssh": [], "https": [], "http": []},
             "state_dir": self.state_dir,
             "log": {"level": log_level, "format": "text"},
             "instances": list(instances),

@@ -16,7 +16,7 @@ import pool as P
 
 def base_config(tmp_path):
     return {
-        "listen": {"admin": ["127.0.0.1:19090"], "https": [], "http": []},
+        "listen": {"admin": ["127.0.0.1:19090"], "ssh": [], "https": [], "http": []},
         "state_dir": str(tmp_path / "state"),
         "log": {"level": "debug", "format": "text"},
         "instances": [
