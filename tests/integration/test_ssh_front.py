@@ -1,0 +1,170 @@
+"""The SSH front door end to end: the real OpenSSH client -> poolgate -> the real sshd of the
+user's instance (127.0.0.2 / 127.0.0.3), logged in there with a user certificate the pool CA
+signed on the spot (the instances trust it with TrustedUserCAKeys)."""
+
+import os
+import pwd
+import re
+import subprocess
+
+import pytest
+
+import pool as P
+from conftest import SLACK
+
+SSH = "/usr/bin/ssh"
+SCP = "/usr/bin/scp"
+SFTP = "/usr/bin/sftp"
+USERS = ("pgtest-alice", "pgtest-bob")
+
+
+def ensure_user(name):
+    try:
+        pwd.getpwnam(name)
+        return
+    except KeyError:
+        pass
+    if os.geteuid() != 0:
+        pytest.skip("test user %s missing and not root to create it" % name)
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True, timeout=30,
+                   capture_output=True)
+    # useradd leaves the password "!" (locked), and sshd without PAM refuses locked accounts
+    # whatever the key: "*" is no password, not locked.
+    subprocess.run(["usermod", "-p", "*", name], check=True, timeout=30, capture_output=True)
+
+
+def keygen(path):
+    subprocess.run([P.SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", os.path.basename(path),
+                    "-f", path], check=True, timeout=30, capture_output=True)
+    with open(path + ".pub") as f:
+        return f.read()
+
+
+class Env:
+    pass
+
+
+@pytest.fixture
+def ssh_env(pool, make_poolgate, tmp_path):
+    for u in USERS:
+        ensure_user(u)
+    e = Env()
+    e.dir = str(tmp_path)
+    e.keys = {}
+    homes = os.path.join(e.dir, "homes")
+    for u in USERS + ("stranger",):
+        e.keys[u] = os.path.join(e.dir, "id_" + u)
+        pub = keygen(e.keys[u])
+        if u != "stranger":
+            os.makedirs(os.path.join(homes, u), exist_ok=True)
+            with open(os.path.join(homes, u, "authorized_keys"), "w") as f:
+                f.write("# %s's keys\n%s" % (u, pub))
+    kh = os.path.join(e.dir, "instances_known_hosts")
+    with open(kh, "w") as f:
+        for inst in pool:
+            f.write(inst.sshd.host_key_line() + "\n")
+    e.port = P.free_port("127.0.0.1")
+    g = make_poolgate([inst.config() for inst in pool], start=False)
+    g.cfg["listen"]["ssh"] = ["127.0.0.1:%d" % e.port]
+    g.cfg["ssh"] = {"front_auth": {"authorized_keys": os.path.join(homes, "%u", "authorized_keys")},
+                    "known_hosts": kh, "login_grace_ms": 20000}
+    g.start()
+    for inst in pool:
+        g.wait_state(inst.id, "up", P.first_round_budget(g.health, SLACK)
+                     + P.up_budget(g.health, SLACK))
+    m = re.search(r"made a new pool user CA .*?: (ssh-ed25519 \S+)", g.log())
+    assert m, g.log_tail(40)
+    for inst in pool:
+        inst.sshd.trust_user_ca(m.group(1))
+    e.g, e.pool = g, pool
+    e.user_known_hosts = os.path.join(e.dir, "user_known_hosts")
+    yield e
+    for inst in pool:
+        inst.sshd.trust_user_ca("")
+
+
+def ssh_args(e, user, key=None, extra=()):
+    return [SSH, "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=%s" % e.user_known_hosts, "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10",
+            "-i", key or e.keys[user], "-p", str(e.port)] + list(extra) + ["%s@127.0.0.1" % user]
+
+
+def run_ssh(e, user, command, key=None, extra=(), timeout=40):
+    return subprocess.run(ssh_args(e, user, key, extra) + [command], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def landed_on(e, user):
+    """The instance address the session reached, from $SSH_CONNECTION on the instance."""
+    r = run_ssh(e, user, 'echo "$SSH_CONNECTION"')
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    return r.stdout.split()[2]
+
+
+def test_exec_exit_status(ssh_env):
+    e = ssh_env
+    r = run_ssh(e, "pgtest-alice", "echo ok; exit 3")
+    assert r.stdout == "ok\n", (r.stdout, r.stderr, e.g.log_tail(40))
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    # The banner says where the user landed.
+    assert re.search(r"pgtest-alice -> demo-[12]", r.stderr), r.stderr
+    assert "session open on demo-" in e.g.log()
+
+
+def test_same_instance_every_time_and_users_spread(ssh_env):
+    e = ssh_env
+    a = {landed_on(e, "pgtest-alice") for _ in range(3)}
+    b = {landed_on(e, "pgtest-bob") for _ in range(3)}
+    assert len(a) == 1 and len(b) == 1, (a, b)
+    # Two users, two instances with no users yet: placement spreads them.
+    assert a != b, (a, b)
+    status = e.g.status()
+    ia, ib = e.g.user_instance("pgtest-alice", status), e.g.user_instance("pgtest-bob", status)
+    ips = {inst.id: inst.ip for inst in e.pool}
+    assert {ips[ia]} == a and {ips[ib]} == b, (ia, ib, a, b)
+
+
+def test_one_pool_host_key(ssh_env):
+    e = ssh_env
+    for u in USERS:
+        assert run_ssh(e, u, "true").returncode == 0
+    with open(e.user_known_hosts) as f:
+        lines = [l.split() for l in f if l.strip()]
+    # One entry for poolgate's address, whatever instance each user reached: the pool key.
+    keys = {tuple(l[1:3]) for l in lines}
+    assert len(keys) == 1, lines
+    for inst in e.pool:
+        assert inst.sshd.host_key_line().split()[2] not in {k[1] for k in keys}
+
+
+def test_wrong_key_refused(ssh_env):
+    e = ssh_env
+    r = run_ssh(e, "pgtest-alice", "echo should-not-run", key=e.keys["stranger"])
+    assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
+    assert "Permission denied" in r.stderr, r.stderr
+    assert "should-not-run" not in r.stdout
+
+
+def test_scp_and_sftp(ssh_env):
+    e = ssh_env
+    src = os.path.join(e.dir, "small.bin")
+    data = os.urandom(200 * 1024)
+    with open(src, "wb") as f:
+        f.write(data)
+    common = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+              "-o", "UserKnownHostsFile=%s" % e.user_known_hosts, "-o", "BatchMode=yes",
+              "-o", "IdentitiesOnly=yes", "-i", e.keys["pgtest-alice"]]
+    r = subprocess.run([SCP] + common + ["-P", str(e.port), src,
+                        "pgtest-alice@127.0.0.1:/tmp/pgtest-scp.bin"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    back = os.path.join(e.dir, "back.bin")
+    batch = os.path.join(e.dir, "batch")
+    with open(batch, "w") as f:
+        f.write("get /tmp/pgtest-scp.bin %s\nrm /tmp/pgtest-scp.bin\n" % back)
+    r = subprocess.run([SFTP] + common + ["-P", str(e.port), "-b", batch,
+                        "pgtest-alice@127.0.0.1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(back, "rb") as f:
+        assert f.read() == data
