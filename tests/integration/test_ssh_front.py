@@ -44,8 +44,10 @@ class Env:
     pass
 
 
-@pytest.fixture
-def ssh_env(pool, make_poolgate, tmp_path):
+def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=True):
+    """Keys, authorized_keys under a %u pattern, and a poolgate with the SSH front door in front
+    of the pool. known_hosts: True lists the instances' real keys, a list gives the lines,
+    None sets no file. ssh: more `ssh` settings."""
     for u in USERS:
         ensure_user(u)
     e = Env()
@@ -59,28 +61,45 @@ def ssh_env(pool, make_poolgate, tmp_path):
             os.makedirs(os.path.join(homes, u), exist_ok=True)
             with open(os.path.join(homes, u, "authorized_keys"), "w") as f:
                 f.write("# %s's keys\n%s" % (u, pub))
-    kh = os.path.join(e.dir, "instances_known_hosts")
-    with open(kh, "w") as f:
-        for inst in pool:
-            f.write(inst.sshd.host_key_line() + "\n")
+    settings = {"front_auth": {"authorized_keys": os.path.join(homes, "%u", "authorized_keys")},
+                "login_grace_ms": 20000}
+    if known_hosts is not None:
+        kh = os.path.join(e.dir, "instances_known_hosts")
+        with open(kh, "w") as f:
+            for line in ([inst.sshd.host_key_line() for inst in pool] if known_hosts is True
+                         else known_hosts):
+                f.write(line + "\n")
+        settings["known_hosts"] = kh
+    settings.update(ssh or {})
     e.port = P.free_port("127.0.0.1")
     g = make_poolgate([inst.config() for inst in pool], start=False)
     g.cfg["listen"]["ssh"] = ["127.0.0.1:%d" % e.port]
-    g.cfg["ssh"] = {"front_auth": {"authorized_keys": os.path.join(homes, "%u", "authorized_keys")},
-                    "known_hosts": kh, "login_grace_ms": 20000}
+    g.cfg["ssh"] = settings
     g.start()
     for inst in pool:
         g.wait_state(inst.id, "up", P.first_round_budget(g.health, SLACK)
                      + P.up_budget(g.health, SLACK))
     m = re.search(r"made a new pool user CA .*?: (ssh-ed25519 \S+)", g.log())
     assert m, g.log_tail(40)
-    for inst in pool:
-        inst.sshd.trust_user_ca(m.group(1))
+    e.ca_line = m.group(1)
+    if trust:
+        for inst in pool:
+            inst.sshd.trust_user_ca(e.ca_line)
     e.g, e.pool = g, pool
     e.user_known_hosts = os.path.join(e.dir, "user_known_hosts")
-    yield e
+    return e
+
+
+@pytest.fixture
+def untrust(pool):
+    yield
     for inst in pool:
         inst.sshd.trust_user_ca("")
+
+
+@pytest.fixture
+def ssh_env(pool, make_poolgate, tmp_path, untrust):
+    return setup_env(pool, make_poolgate, tmp_path)
 
 
 def ssh_args(e, user, key=None, extra=()):
@@ -168,3 +187,42 @@ def test_scp_and_sftp(ssh_env):
     assert r.returncode == 0, r.stderr
     with open(back, "rb") as f:
         assert f.read() == data
+
+
+def test_instance_host_key_mismatch_refused(pool, make_poolgate, tmp_path, untrust):
+    other = os.path.join(str(tmp_path), "other_host_key")
+    keygen(other)
+    with open(other + ".pub") as f:
+        t, b64 = f.read().split()[:2]
+    e = setup_env(pool, make_poolgate, tmp_path,
+                  known_hosts=["[%s]:%d %s %s" % (inst.ip, inst.ssh_port, t, b64)
+                               for inst in pool])
+    r = run_ssh(e, "pgtest-alice", "echo should-not-run")
+    assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
+    assert "should-not-run" not in r.stdout
+    assert "host key has changed" in r.stderr, r.stderr
+    assert "HOST KEY MISMATCH" in e.g.log()
+
+
+def test_tofu_records_instance_keys(pool, make_poolgate, tmp_path, untrust):
+    e = setup_env(pool, make_poolgate, tmp_path, known_hosts=None,
+                  ssh={"host_key_check": "tofu"})
+    r = run_ssh(e, "pgtest-alice", "echo ok")
+    assert (r.returncode, r.stdout) == (0, "ok\n"), (r.returncode, r.stderr)
+    with open(os.path.join(e.g.state_dir, "known_hosts")) as f:
+        recorded = f.read()
+    inst = [i for i in pool if i.id == e.g.user_instance("pgtest-alice")][0]
+    assert inst.sshd.host_key_line().split()[2] in recorded, recorded
+    # Seen once, trusted after: a second login works and records nothing new.
+    assert run_ssh(e, "pgtest-alice", "true").returncode == 0
+    with open(os.path.join(e.g.state_dir, "known_hosts")) as f:
+        assert f.read() == recorded
+
+
+def test_instance_refusing_the_certificate(pool, make_poolgate, tmp_path, untrust):
+    """An instance that does not trust the pool CA: the user is told, the log names the fix."""
+    e = setup_env(pool, make_poolgate, tmp_path, trust=False)
+    r = run_ssh(e, "pgtest-alice", "echo should-not-run")
+    assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
+    assert "refused the login" in r.stderr, r.stderr
+    assert "TrustedUserCAKeys" in e.g.log()
