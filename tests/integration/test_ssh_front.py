@@ -226,3 +226,78 @@ def test_instance_refusing_the_certificate(pool, make_poolgate, tmp_path, untrus
     assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
     assert "refused the login" in r.stderr, r.stderr
     assert "TrustedUserCAKeys" in e.g.log()
+
+
+CIPHERS = [("chacha20-poly1305@openssh.com", None), ("aes256-gcm@openssh.com", None),
+           ("aes128-gcm@openssh.com", None), ("aes128-ctr", "hmac-sha2-256"),
+           ("aes256-ctr", "hmac-sha2-512-etm@openssh.com")]
+
+
+@pytest.mark.parametrize("cipher,mac", CIPHERS, ids=[c for c, _ in CIPHERS])
+def test_each_cipher(ssh_env, cipher, mac):
+    extra = ["-c", cipher, "-v"] + (["-m", mac] if mac else [])
+    r = run_ssh(ssh_env, "pgtest-alice", "echo ok; exit 3", extra=extra)
+    assert (r.returncode, r.stdout) == (3, "ok\n"), r.stderr[-2000:]
+    assert "cipher: %s" % cipher in r.stderr
+
+
+KEXES = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
+         "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256",
+         "diffie-hellman-group16-sha512"]
+
+
+@pytest.mark.parametrize("kex", KEXES)
+def test_each_kex(ssh_env, kex):
+    r = run_ssh(ssh_env, "pgtest-alice", "echo ok; exit 3",
+                extra=["-o", "KexAlgorithms=%s" % kex, "-v"])
+    assert (r.returncode, r.stdout) == (3, "ok\n"), r.stderr[-2000:]
+    assert "kex: algorithm: %s" % kex in r.stderr
+
+
+def test_stream_with_user_side_rekeys(ssh_env):
+    """32 MiB down with RekeyLimit=2M: the user's side rekeys a dozen times mid-stream while
+    the instance side does not; the pipe queues and pauses, nothing is lost."""
+    r = subprocess.run(ssh_args(ssh_env, "pgtest-alice", extra=["-o", "RekeyLimit=2M"])
+                       + ["head -c 33554432 /dev/zero"],
+                       capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(r.stdout) == 32 << 20 and r.stdout.count(b"\0") == 32 << 20
+
+
+def test_local_forwarding(ssh_env):
+    """-L: a TCP connection through the pipe to the instance's own sshd port (its ident line)."""
+    e = ssh_env
+    lport = P.free_port("127.0.0.1")
+    # First login pins alice; forward to her instance's sshd.
+    assert run_ssh(e, "pgtest-alice", "true").returncode == 0
+    inst = [i for i in e.pool if i.id == e.g.user_instance("pgtest-alice")][0]
+    p = subprocess.Popen(ssh_args(e, "pgtest-alice", extra=[
+        "-N", "-o", "ExitOnForwardFailure=yes",
+        "-L", "127.0.0.1:%d:%s:%d" % (lport, inst.ip, inst.ssh_port)]),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        P.poll(lambda: P.port_open("127.0.0.1", lport), 15, 0.1, "-L listener")
+        assert P.read_ssh_ident("127.0.0.1", lport, 5.0).startswith("SSH-2.0-OpenSSH")
+    finally:
+        p.kill()
+        p.wait(10)
+
+
+def test_agent_forwarding(ssh_env, tmp_path):
+    e = ssh_env
+    sock = os.path.join(str(tmp_path), "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        P.poll(lambda: os.path.exists(sock), 10, 0.05, "ssh-agent socket")
+        env = dict(os.environ, SSH_AUTH_SOCK=sock)
+        subprocess.run(["ssh-add", e.keys["pgtest-bob"]], env=env, check=True, timeout=10,
+                       capture_output=True)
+        r = subprocess.run(ssh_args(e, "pgtest-alice", extra=["-A"]) + ["ssh-add -l"],
+                           env=env, capture_output=True, text=True, timeout=40,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "id_pgtest-bob" in r.stdout, r.stdout
+    finally:
+        agent.kill()
+        agent.wait(10)
