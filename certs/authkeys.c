@@ -145,39 +145,51 @@ authkeys_match(struct pg_slice text, const struct sshkey *key, const char *what,
 }
 
 int
-authkeys_check_file(const char *path, const struct sshkey *key, const char *log_prefix)
+authkeys_read_file(const char *path, struct pg_buf *out)
 {
 	struct stat st;
-	uint8_t *buf = NULL;
+	uint8_t buf[16384];
 	size_t got = 0;
-	int fd, r;
+	int fd, r = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
 		return errno == ENOENT || errno == ENOTDIR ? PG_ENOTFOUND : PG_EIO;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		r = PG_EIO;
-		goto out;
+		close(fd);
+		return PG_EIO;
 	}
-	if (st.st_size > AUTHKEYS_MAX_BYTES) {
-		r = PG_ETOOBIG;
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		r = PG_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			r = PG_EIO;
 			break;
-		got += (size_t)n;
+		}
+		if (n == 0)
+			break;
+		/* Bounded by what is read, not by fstat: the file may grow under us. */
+		if ((got += (size_t)n) > AUTHKEYS_MAX_BYTES) {
+			r = PG_ETOOBIG;
+			break;
+		}
+		if ((r = pg_buf_append(out, buf, (size_t)n)) != 0)
+			break;
 	}
-	r = authkeys_match((struct pg_slice){ buf, got }, key, path, log_prefix);
-out:
-	free(buf);
 	close(fd);
+	return r;
+}
+
+int
+authkeys_check_file(const char *path, const struct sshkey *key, const char *log_prefix)
+{
+	struct pg_buf b;
+	int r;
+
+	pg_buf_init(&b, AUTHKEYS_MAX_BYTES);
+	if ((r = authkeys_read_file(path, &b)) == 0)
+		r = authkeys_match((struct pg_slice){ b.p, b.len }, key, path, log_prefix);
+	pg_buf_free(&b);
 	return r;
 }

@@ -39,6 +39,13 @@ int authkeys_match(struct pg_slice text, const struct sshkey *key, const char *w
     const char *log_prefix);
 
 /*
+ * Reads path (at most AUTHKEYS_MAX_BYTES) into out (appended). Returns 0, PG_ENOTFOUND (no such
+ * file), PG_ETOOBIG, PG_EIO, PG_ENOMEM. Blocking: run it off the loop (uv_queue_work). Logs
+ * nothing, so it is safe on a worker thread.
+ */
+int authkeys_read_file(const char *path, struct pg_buf *out);
+
+/*
  * Reads path (at most AUTHKEYS_MAX_BYTES) and matches as above. Returns 1, 0, or PG_ENOTFOUND
  * (no such file), PG_ETOOBIG, PG_EIO. This is a synchronous read: see docs/ssh.md.
  */

@@ -1,5 +1,4 @@
 #include "proxy/ssh/front_int.h"
-#include "certs/authkeys.h"
 #include "certs/keyfile.h"
 #include "certs/knownhosts.h"
 #include "core/addr.h"
@@ -230,24 +229,6 @@ ssh_front_reload(struct ssh_front *f, const struct pg_config *cfg, char *err, si
 	if (r != 0)
 		snprintf(err, errlen, "out of memory");
 	return r;
-}
-
-int
-sshf_user_key_ok(struct ssh_front *f, const char *user, const struct sshkey *key,
-    const char *log_prefix)
-{
-	char path[4096];
-	int r;
-
-	if (f->authorized_keys == NULL)
-		return 0;
-	if (authkeys_expand(f->authorized_keys, user, path, sizeof(path)) != 0)
-		return 0;
-	r = authkeys_check_file(path, key, log_prefix);
-	if (r < 0)
-		LOG_NOTICE(log_prefix, "user %s: %s: %s", user, path,
-		    r == PG_ENOTFOUND ? "no such file" : pg_strerror(r));
-	return r == 1;
 }
 
 int

@@ -48,8 +48,6 @@ void session_close_all(struct ssh_front *f);
 void ssh_front_maybe_free(struct ssh_front *f);
 
 /* front.c: policy */
-int sshf_user_key_ok(struct ssh_front *f, const char *user, const struct sshkey *key,
-    const char *log_prefix);
 /* 0 to trust the instance's key; else a reason (static) in *why. */
 int sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
     const struct sshkey *key, const char **why, const char *log_prefix);

@@ -45,6 +45,7 @@ struct side {
 	int connected;
 	int closing;		/* uv_close called */
 	int paused;		/* reading stopped by flow control */
+	int held;		/* reading stopped while the user's keys are read */
 	int reading;
 	const char *name;	/* "user", "instance" */
 };
@@ -68,6 +69,16 @@ struct sconn {
 	const char *hostkey_why;	/* static: why the instance's host key was refused */
 	int user_ok;
 	int timer_closing;
+	/*
+	 * The user's authorized_keys, read once off the loop (uv_queue_work) at the first userauth
+	 * request; that request waits in `first` meanwhile, and nothing more is read from the user.
+	 */
+	enum { KEYS_NONE, KEYS_READING, KEYS_READY } keys_state;
+	uv_work_t keys_work;
+	char keys_path[4096];
+	struct pg_buf keys;
+	int keys_status;
+	struct pg_buf first;
 };
 
 static void conn_close(struct sconn *c, const char *why);
@@ -122,6 +133,8 @@ maybe_free(struct sconn *c)
 	f->nconns--;
 	ssh_transport_free(c->down.t);
 	ssh_transport_free(c->up.t);
+	pg_buf_free(&c->keys);
+	pg_buf_free(&c->first);
 	auth_server_free(c->auth);
 	if (c->inst != NULL)
 		inst_unref(c->inst);
@@ -175,6 +188,8 @@ resume(struct sconn *c, struct side *s)
 	if (!s->paused || s->closing || c->phase == PH_CLOSING)
 		return;
 	s->paused = 0;
+	if (s->held)
+		return;
 	LOG_DEBUG(c->prefix, "%s: reading again", s->name);
 	if (s->reading && (r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read)) != 0)
 		conn_close(c, "connection lost");
@@ -541,6 +556,80 @@ route_user(struct sconn *c, struct pg_slice pl)
 	}
 }
 
+static void drain(struct sconn *c, struct side *s);
+static void from_user(struct sconn *c, struct pg_slice pl);
+
+static void
+keys_work(uv_work_t *w)
+{
+	struct sconn *c = w->data;
+
+	/* A worker thread: file I/O only, no loop state, no logging. */
+	c->keys_status = authkeys_read_file(c->keys_path, &c->keys);
+}
+
+static void
+keys_done(uv_work_t *w, int status)
+{
+	struct sconn *c = w->data;
+	struct pg_buf first = c->first;
+	int r;
+
+	c->pending_closes--;
+	c->keys_state = KEYS_READY;
+	if (status != 0)
+		c->keys_status = status;
+	if (c->phase == PH_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (c->keys_status != 0)
+		LOG_NOTICE(c->prefix, "user %s: %s: %s", c->user, c->keys_path,
+		    c->keys_status == PG_ENOTFOUND ? "no such file" : pg_strerror(c->keys_status));
+	pg_buf_init(&c->first, 0);
+	from_user(c, (struct pg_slice){ first.p, first.len });
+	pg_buf_free(&first);
+	if (c->phase == PH_CLOSING)
+		return;
+	c->down.held = 0;
+	drain(c, &c->down);
+	if (c->phase != PH_CLOSING && !c->down.paused && !c->down.closing &&
+	    (r = uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read)) != 0)
+		conn_close(c, "connection lost");
+}
+
+/* The first request names the user: read their authorized_keys before answering it. */
+static void
+start_keys_read(struct sconn *c, struct pg_slice pl)
+{
+	int r;
+
+	pg_buf_init(&c->first, 65536);
+	pg_buf_init(&c->keys, AUTHKEYS_MAX_BYTES);
+	if (pg_buf_append(&c->first, pl.p, pl.len) != 0) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->keys_state = KEYS_READING;
+	c->down.held = 1;
+	uv_read_stop((uv_stream_t *)&c->down.tcp);
+	if (c->f->authorized_keys == NULL ||
+	    authkeys_expand(c->f->authorized_keys, c->user, c->keys_path, sizeof(c->keys_path)) != 0) {
+		snprintf(c->keys_path, sizeof(c->keys_path), "(ssh.front_auth.authorized_keys)");
+		c->keys_status = PG_ENOTFOUND;
+		c->pending_closes++;
+		keys_done(&c->keys_work, 0);
+		return;
+	}
+	c->keys_work.data = c;
+	if ((r = uv_queue_work(c->f->loop, &c->keys_work, keys_work, keys_done)) != 0) {
+		LOG_ERR(c->prefix, "cannot queue the authorized_keys read: %s", uv_strerror(r));
+		conn_close(c, "internal error");
+		return;
+	}
+	c->pending_closes++;	/* the session lives until keys_done() */
+}
+
 static void
 from_user(struct sconn *c, struct pg_slice pl)
 {
@@ -564,8 +653,9 @@ from_user(struct sconn *c, struct pg_slice pl)
 		return;		/* a request while the upstream login runs: ignored */
 	if (c->inst == NULL) {
 		route_user(c, pl);
-		if (c->phase == PH_CLOSING)
-			return;
+		if (c->phase != PH_CLOSING)
+			start_keys_read(c, pl);
+		return;
 	}
 	pg_buf_init(&reply, 65536);
 	r = auth_server_handle(c->auth, pl, ssh_transport_session_id(c->down.t), &reply);
@@ -658,7 +748,6 @@ on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
 	struct sconn *c = stream->data;
 	struct side *s = (uv_tcp_t *)stream == &c->down.tcp ? &c->down : &c->up;
-	struct pg_slice pl;
 	int r;
 
 	if (n == 0 || c->phase == PH_CLOSING)
@@ -675,7 +764,18 @@ on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		transport_failed(c, s, r);
 		return;
 	}
-	while (c->phase != PH_CLOSING && (r = ssh_transport_next_payload(s->t, &pl)) == 1) {
+	drain(c, s);
+}
+
+/* Hands every whole message the transport holds to its side's handler, then writes. */
+static void
+drain(struct sconn *c, struct side *s)
+{
+	struct pg_slice pl;
+	int r = 0;
+
+	while (c->phase != PH_CLOSING && !s->held &&
+	    (r = ssh_transport_next_payload(s->t, &pl)) == 1) {
 		if (s == &c->down)
 			from_user(c, pl);
 		else
@@ -723,7 +823,10 @@ session_key_ok(void *arg, const char *user, const struct sshkey *key)
 {
 	struct sconn *c = arg;
 
-	return sshf_user_key_ok(c->f, user, key, c->prefix);
+	if (c->keys_state != KEYS_READY || c->keys_status != 0)
+		return 0;
+	return authkeys_match((struct pg_slice){ c->keys.p, c->keys.len }, key, c->keys_path,
+	    c->prefix) == 1;
 }
 
 void
