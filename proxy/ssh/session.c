@@ -69,6 +69,8 @@ struct sconn {
 	const char *hostkey_why;	/* static: why the instance's host key was refused */
 	int user_ok;
 	int timer_closing;
+	uint64_t grace_end_ms;		/* uv_now() at accept + login_grace_ms */
+	uint64_t up_end_ms;		/* the instance must have exchanged keys by then; 0: none */
 	/*
 	 * The user's authorized_keys, read once off the loop (uv_queue_work) at the first userauth
 	 * request; that request waits in `first` meanwhile, and nothing more is read from the user.
@@ -83,6 +85,7 @@ struct sconn {
 
 static void conn_close(struct sconn *c, const char *why);
 static void flush(struct sconn *c, struct side *s);
+static void on_timer(uv_timer_t *t);
 
 static void
 set_phase(struct sconn *c, enum phase p)
@@ -377,6 +380,12 @@ start_upstream(struct sconn *c)
 	c->up.tcp.data = c;
 	c->up.inited = 1;
 	c->connect.data = c;
+	/* One timer: the earlier of the login grace and the instance's connect deadline. */
+	c->up_end_ms = uv_now(c->f->loop) + c->f->connect_timeout_ms;
+	if (c->up_end_ms < c->grace_end_ms) {
+		uv_timer_stop(&c->timer);
+		uv_timer_start(&c->timer, on_timer, c->f->connect_timeout_ms, 0);
+	}
 	return uv_tcp_connect(&c->connect, &c->up.tcp, (struct sockaddr *)&ss, on_connect);
 }
 
@@ -811,6 +820,27 @@ on_timer(uv_timer_t *t)
 		uv_timer_start(&c->timer, on_timer, REKEY_CHECK_MS, 0);
 		return;
 	}
+	{
+		uint64_t now = uv_now(c->f->loop);
+		enum ssh_tstate st = c->up.t ? ssh_transport_state(c->up.t) : SSH_T_VERSION;
+		int up_ready = st == SSH_T_SERVICE || st == SSH_T_OPEN;
+
+		if (c->up_end_ms != 0 && now >= c->up_end_ms && !up_ready) {
+			LOG_NOTICE(c->prefix, "instance %s (%s:%u): no key exchange within %u ms "
+			    "(ssh.connect_timeout_ms)", c->inst->conf.id, c->inst_addr, c->inst_port,
+			    c->f->connect_timeout_ms);
+			conn_close(c, "the instance did not answer in time");
+			return;
+		}
+		if (now < c->grace_end_ms) {
+			uint64_t next = c->grace_end_ms;
+
+			if (c->up_end_ms > now && c->up_end_ms < next && !up_ready)
+				next = c->up_end_ms;
+			uv_timer_start(&c->timer, on_timer, next - now, 0);
+			return;
+		}
+	}
 	LOG_NOTICE(c->prefix, "login grace time (%u ms) over in phase %s", c->f->login_grace_ms,
 	    phase_names[c->phase]);
 	conn_close(c, "login grace time over");
@@ -884,6 +914,7 @@ session_accept(struct ssh_front *f, uv_stream_t *server)
 	uv_tcp_nodelay(&c->down.tcp, 1);
 	c->down.reading = 1;
 	uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read);
+	c->grace_end_ms = uv_now(f->loop) + f->login_grace_ms;
 	uv_timer_start(&c->timer, on_timer, f->login_grace_ms, 0);
 	flush(c, &c->down);
 	return;

@@ -6,6 +6,7 @@ import os
 import pwd
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -44,7 +45,8 @@ class Env:
     pass
 
 
-def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=True):
+def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=True,
+              instances=None, health=None, wait_up=True):
     """Keys, authorized_keys under a %u pattern, and a poolgate with the SSH front door in front
     of the pool. known_hosts: True lists the instances' real keys, a list gives the lines,
     None sets no file. ssh: more `ssh` settings."""
@@ -72,12 +74,13 @@ def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=T
         settings["known_hosts"] = kh
     settings.update(ssh or {})
     e.port = P.free_port("127.0.0.1")
-    g = make_poolgate([inst.config() for inst in pool], start=False)
+    g = make_poolgate(instances if instances is not None else [inst.config() for inst in pool],
+                      start=False, health=health)
     g.cfg["listen"]["ssh"] = ["127.0.0.1:%d" % e.port]
     g.cfg["ssh"] = settings
     g.start()
-    for inst in pool:
-        g.wait_state(inst.id, "up", P.first_round_budget(g.health, SLACK)
+    for inst in (g.cfg["instances"] if wait_up else []):
+        g.wait_state(inst["id"], "up", P.first_round_budget(g.health, SLACK)
                      + P.up_budget(g.health, SLACK))
     m = re.search(r"made a new pool user CA .*?: (ssh-ed25519 \S+)", g.log())
     assert m, g.log_tail(40)
@@ -301,3 +304,40 @@ def test_agent_forwarding(ssh_env, tmp_path):
     finally:
         agent.kill()
         agent.wait(10)
+
+
+HEALTH_TCP = {"interval_ms": 400, "timeout_ms": 300, "rise": 1, "fall": 1, "jitter_pct": 0,
+              "checks": ["tcp"]}
+
+
+def test_no_instance_available(pool, make_poolgate, tmp_path, untrust):
+    dead = {"id": "dead-1", "address": "127.0.0.1", "ssh_port": P.free_port("127.0.0.1"),
+            "http_port": P.free_port("127.0.0.1")}
+    e = setup_env(pool, make_poolgate, tmp_path, instances=[dead], health=HEALTH_TCP,
+                  wait_up=False)
+    e.g.wait_state("dead-1", "down", P.first_round_budget(e.g.health, SLACK)
+                   + P.up_budget(e.g.health, SLACK))
+    r = run_ssh(e, "pgtest-alice", "echo should-not-run")
+    assert r.returncode == 255, (r.returncode, r.stderr)
+    assert "no instance is available" in r.stderr, r.stderr
+    assert "no instance is available" in e.g.log()
+
+
+def test_silent_instance_times_out(pool, make_poolgate, tmp_path, untrust):
+    """An instance that accepts TCP and never speaks SSH: the user is told within
+    ssh.connect_timeout_ms, not after the whole login grace time."""
+    hole = P.BlackholeServer("127.0.0.1", [0])
+    try:
+        silent = {"id": "silent-1", "address": "127.0.0.1", "ssh_port": hole.ports[0],
+                  "http_port": P.free_port("127.0.0.1")}
+        e = setup_env(pool, make_poolgate, tmp_path, instances=[silent], health=HEALTH_TCP,
+                      ssh={"connect_timeout_ms": 1000})
+        t0 = time.monotonic()
+        r = run_ssh(e, "pgtest-alice", "echo should-not-run")
+        took = time.monotonic() - t0
+        assert r.returncode == 255, (r.returncode, r.stderr)
+        assert "did not answer in time" in r.stderr, r.stderr
+        assert took < 1 + SLACK + 5, took
+        assert "no key exchange within 1000 ms" in e.g.log()
+    finally:
+        hole.close()
