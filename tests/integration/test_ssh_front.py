@@ -341,3 +341,62 @@ def test_silent_instance_times_out(pool, make_poolgate, tmp_path, untrust):
         assert "no key exchange within 1000 ms" in e.g.log()
     finally:
         hole.close()
+
+
+def test_remote_forwarding(ssh_env):
+    """-R: the instance listens (tcpip-forward, a global request with a reply that crosses the
+    pipe) and its connections come back through poolgate to a port here."""
+    e = ssh_env
+    here = P.BlackholeServer("127.0.0.1", [0], greeting=b"SSH-2.0-from-the-user-side\r\n")
+    rport = P.free_port("127.0.0.1")
+    p = subprocess.Popen(ssh_args(e, "pgtest-alice", extra=[
+        "-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:%d:127.0.0.1:%d" % (rport, here.ports[0])])
+        + ["sleep 30"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # The forwarded port is on the instance's loopback: read it from there, over ssh again.
+        got = None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            r = run_ssh(e, "pgtest-alice",
+                        "timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d; head -c 28 <&3'"
+                        % rport)
+            if r.returncode == 0 and r.stdout:
+                got = r.stdout
+                break
+            time.sleep(0.3)
+        assert (got or "").strip() == "SSH-2.0-from-the-user-side", (got, r.stderr)
+    finally:
+        p.kill()
+        p.wait(10)
+        here.close()
+
+
+def _tmux(*args):
+    return subprocess.run(["tmux", "-L", "pgtest-ssh"] + list(args), capture_output=True,
+                          text=True, timeout=10)
+
+
+def test_interactive_pty_and_window_change(ssh_env):
+    """A pty session driven by tmux: the shell sees the terminal size, and a resize
+    (window-change) reaches the instance."""
+    e = ssh_env
+    cmd = " ".join("'%s'" % a for a in ssh_args(e, "pgtest-alice", extra=["-tt"]))
+    _tmux("kill-server")
+    r = _tmux("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", cmd)
+    assert r.returncode == 0, r.stderr
+    try:
+        def screen():
+            return _tmux("capture-pane", "-p", "-t", "t").stdout
+
+        time.sleep(1.0)
+        _tmux("send-keys", "-t", "t", "stty size; echo mark-$((6*7))", "Enter")
+        P.poll(lambda: "mark-42" in screen(), 15, 0.2, "shell output")
+        assert re.search(r"^\s*30 100\s*$", screen(), re.M), screen()
+        _tmux("resize-window", "-t", "t", "-x", "120", "-y", "40")
+        time.sleep(0.5)
+        _tmux("send-keys", "-t", "t", "clear; stty size; echo mark-$((6*8))", "Enter")
+        P.poll(lambda: "mark-48" in screen(), 15, 0.2, "shell output after resize")
+        assert re.search(r"^\s*40 120\s*$", screen(), re.M), screen()
+        _tmux("send-keys", "-t", "t", "exit", "Enter")
+    finally:
+        _tmux("kill-server")
