@@ -40,6 +40,20 @@ struct app {
 	int reloading, reload_again;
 };
 
+/* /metrics: each front door that runs appends its families. */
+static int
+render_front_metrics(void *arg, struct pg_buf *out)
+{
+	struct app *a = arg;
+	int r;
+
+	if (a->front != NULL && (r = front_render_metrics(a->front, out)) != 0)
+		return r;
+	if (a->ssh != NULL && (r = ssh_front_render_metrics(a->ssh, out)) != 0)
+		return r;
+	return 0;
+}
+
 static void
 apply_logging(const struct pg_config *cfg)
 {
@@ -356,9 +370,9 @@ app_run(const char *config_path)
 			goto drain;
 		}
 	}
-	if (a.front != NULL) {
-		a.env.extra_metrics = front_render_metrics;
-		a.env.extra_arg = a.front;
+	if (a.front != NULL || a.ssh != NULL) {
+		a.env.extra_metrics = render_front_metrics;
+		a.env.extra_arg = &a;
 	}
 	start_discovery(&a, a.cfg);
 	uv_signal_init(&a.loop, &a.sigterm);

@@ -4,8 +4,8 @@
  * Server side (users' clients): `none` gets USERAUTH_FAILURE listing "publickey"; a publickey
  * query gets PK_OK when the caller's key_ok() says the key is the user's; a signed publickey
  * request is verified over (session id, request) and, if key_ok() agrees, succeeds. The user name
- * and service are fixed by the first request (sshd refuses changes too). Failures count towards
- * max_tries. The caller sends USERAUTH_SUCCESS itself, when it is ready (the upstream login done).
+ * and service are fixed by the first request (sshd refuses changes too). Every request but
+ * `none` and a query answered PK_OK counts towards max_tries, as in sshd. The caller sends USERAUTH_SUCCESS itself, when it is ready (the upstream login done).
  *
  * Client side (instances' sshd): one signed publickey request, with a user certificate or a key.
  *
@@ -45,6 +45,9 @@ void auth_server_free(struct auth_server *a);	/* accepts NULL */
  */
 int auth_server_handle(struct auth_server *a, struct pg_slice payload, struct pg_slice session_id,
     struct pg_buf *reply);
+
+/* Failed attempts so far (what max_tries counts). */
+uint32_t auth_server_failures(const struct auth_server *a);
 
 /* The user name of the first request, "" before it. */
 const char *auth_server_user(const struct auth_server *a);

@@ -32,6 +32,12 @@ auth_server_free(struct auth_server *a)
 	free(a);
 }
 
+uint32_t
+auth_server_failures(const struct auth_server *a)
+{
+	return a->failures;
+}
+
 const char *
 auth_server_user(const struct auth_server *a)
 {
@@ -120,12 +126,15 @@ publickey(struct auth_server *a, struct pg_slice rest, struct pg_slice sid, stru
 		LOG_INFO(a->conf.log_prefix, "user %s: publickey %.*s not supported", a->user,
 		    (int)(alg.len > 64 ? 64 : alg.len), alg.p);
 		sshkey_free(k);
-		return has_sig ? failed(a, reply) : put_failure(reply);
+		return failed(a, reply);
 	}
 	if (!a->conf.key_ok(a->conf.arg, a->user, k)) {
 		sshkey_free(k);
-		/* A query is no attempt (sshd counts only real ones), a signed request is. */
-		return has_sig ? failed(a, reply) : put_failure(reply);
+		/*
+		 * A query for a key that is not the user's counts, as in sshd (auth2.c
+		 * userauth_finish): otherwise a client could probe any number of keys.
+		 */
+		return failed(a, reply);
 	}
 	if (!has_sig) {
 		sshkey_free(k);

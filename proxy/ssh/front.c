@@ -271,3 +271,35 @@ sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, u
 		return r;
 	}
 }
+
+#define FAMILY(name, type, help) \
+	if ((r = pg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)) != 0) \
+		return r
+#define SAMPLE(...) if ((r = pg_buf_printf(out, __VA_ARGS__)) != 0) return r
+
+int
+ssh_front_render_metrics(const struct ssh_front *f, struct pg_buf *out)
+{
+	const struct ssh_front_stats *st = &f->stats;
+	int r;
+
+	FAMILY("poolgate_ssh_connections_total", "counter", "SSH connections accepted.");
+	SAMPLE("poolgate_ssh_connections_total %llu\n", (unsigned long long)st->conns_total);
+	FAMILY("poolgate_ssh_connections_open", "gauge", "SSH connections open now.");
+	SAMPLE("poolgate_ssh_connections_open %zu\n", f->nconns);
+	FAMILY("poolgate_ssh_connections_rejected_total", "counter",
+	    "SSH connections refused over ssh.max_connections.");
+	SAMPLE("poolgate_ssh_connections_rejected_total %llu\n",
+	    (unsigned long long)st->conns_rejected);
+	FAMILY("poolgate_ssh_auth_failures_total", "counter",
+	    "Failed publickey attempts (key not authorized, bad signature).");
+	SAMPLE("poolgate_ssh_auth_failures_total %llu\n", (unsigned long long)st->auth_failures);
+	FAMILY("poolgate_ssh_sessions_total", "counter",
+	    "Sessions piped to an instance (user and instance both authenticated).");
+	SAMPLE("poolgate_ssh_sessions_total %llu\n", (unsigned long long)st->sessions_total);
+	FAMILY("poolgate_ssh_upstream_errors_total", "counter",
+	    "Sessions that failed at the instance: unreachable, silent, login refused, host key "
+	    "refused.");
+	SAMPLE("poolgate_ssh_upstream_errors_total %llu\n", (unsigned long long)st->upstream_errors);
+	return 0;
+}

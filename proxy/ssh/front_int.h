@@ -20,6 +20,7 @@ struct ssh_listener {
 };
 
 struct ssh_front {
+	struct ssh_front_stats stats;
 	uv_loop_t *loop;
 	struct registry *reg;
 	struct pin_table *pins;

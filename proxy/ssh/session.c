@@ -88,6 +88,13 @@ static void flush(struct sconn *c, struct side *s);
 static void on_timer(uv_timer_t *t);
 
 static void
+upstream_failed(struct sconn *c, const char *why)
+{
+	c->f->stats.upstream_errors++;
+	conn_close(c, why);
+}
+
+static void
 set_phase(struct sconn *c, enum phase p)
 {
 	if (c->phase == p)
@@ -352,7 +359,7 @@ on_connect(uv_connect_t *req, int status)
 	if (status != 0) {
 		LOG_NOTICE(c->prefix, "instance %s (%s:%u): connect: %s", c->inst->conf.id,
 		    c->inst_addr, c->inst_port, uv_strerror(status));
-		conn_close(c, "the instance cannot be reached");
+		upstream_failed(c, "the instance cannot be reached");
 		return;
 	}
 	c->up.connected = 1;
@@ -517,6 +524,7 @@ open_pipe(struct sconn *c)
 	}
 	pg_buf_free(&b);
 	set_phase(c, PH_PIPE);
+	c->f->stats.sessions_total++;
 	pins_touch(c->f->pins, c->user, pg_wall_ms());
 	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u)", c->user, c->inst->conf.id,
 	    c->inst_addr, c->inst_port);
@@ -561,7 +569,7 @@ route_user(struct sconn *c, struct pg_slice pl)
 	if ((r = start_upstream(c)) != 0) {
 		LOG_ERR(c->prefix, "instance %s: cannot connect: %s", c->inst->conf.id,
 		    pg_strerror(r));
-		conn_close(c, "the instance cannot be reached");
+		upstream_failed(c, "the instance cannot be reached");
 	}
 }
 
@@ -643,6 +651,7 @@ static void
 from_user(struct sconn *c, struct pg_slice pl)
 {
 	struct pg_buf reply;
+	uint32_t failures;
 	int r;
 
 	if (c->phase == PH_PIPE) {
@@ -667,7 +676,9 @@ from_user(struct sconn *c, struct pg_slice pl)
 		return;
 	}
 	pg_buf_init(&reply, 65536);
+	failures = auth_server_failures(c->auth);
 	r = auth_server_handle(c->auth, pl, ssh_transport_session_id(c->down.t), &reply);
+	c->f->stats.auth_failures += auth_server_failures(c->auth) - failures;
 	if (r == 0 && reply.len > 0 &&
 	    (r = ssh_transport_send_payload(c->down.t, reply.p, reply.len)) == 0)
 		r = 0;
@@ -712,7 +723,7 @@ from_instance(struct sconn *c, struct pg_slice pl)
 		LOG_ERR(c->prefix, "instance %s refused our %s login as %s (TrustedUserCAKeys "
 		    "set there?)", c->inst->conf.id,
 		    c->f->mode == SSH_UP_CERTIFICATE ? "certificate" : "key", c->user);
-		conn_close(c, "the instance refused the login");
+		upstream_failed(c, "the instance refused the login");
 		break;
 	case SSH_MSG_USERAUTH_BANNER:
 		break;		/* the instance's banner would hide ours; not shown */
@@ -745,7 +756,7 @@ transport_failed(struct sconn *c, struct side *s, int r)
 		return;
 	}
 	if (s == &c->up && c->hostkey_why != NULL) {
-		conn_close(c, c->hostkey_why);
+		upstream_failed(c, c->hostkey_why);
 		return;
 	}
 	LOG_NOTICE(c->prefix, "%s: %s", s->name, err[0] ? err : pg_strerror(r));
@@ -829,7 +840,7 @@ on_timer(uv_timer_t *t)
 			LOG_NOTICE(c->prefix, "instance %s (%s:%u): no key exchange within %u ms "
 			    "(ssh.connect_timeout_ms)", c->inst->conf.id, c->inst_addr, c->inst_port,
 			    c->f->connect_timeout_ms);
-			conn_close(c, "the instance did not answer in time");
+			upstream_failed(c, "the instance did not answer in time");
 			return;
 		}
 		if (now < c->grace_end_ms) {
@@ -892,6 +903,7 @@ session_accept(struct ssh_front *f, uv_stream_t *server)
 		goto fail;
 	}
 	c->down.connected = 1;
+	f->stats.conns_total++;
 	if (uv_tcp_getpeername(&c->down.tcp, (struct sockaddr *)&ss, &len) == 0)
 		pg_addr_format((struct sockaddr *)&ss, c->peer);
 	else
@@ -900,6 +912,7 @@ session_accept(struct ssh_front *f, uv_stream_t *server)
 	if (f->stopping || f->nconns > f->max_connections) {
 		LOG_NOTICE(c->prefix, "refused: %zu connections open (ssh.max_connections)",
 		    f->nconns - 1);
+		f->stats.conns_rejected++;
 		goto fail;
 	}
 	tc.log_prefix = c->prefix;

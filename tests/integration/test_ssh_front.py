@@ -400,3 +400,26 @@ def test_interactive_pty_and_window_change(ssh_env):
         _tmux("send-keys", "-t", "t", "exit", "Enter")
     finally:
         _tmux("kill-server")
+
+
+def ssh_metric(g, name):
+    for line in g.get("/metrics").text().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("%s not in /metrics" % name)
+
+
+def test_metrics(ssh_env, promtool):
+    e = ssh_env
+    assert run_ssh(e, "pgtest-alice", "true").returncode == 0
+    assert run_ssh(e, "pgtest-alice", "true", key=e.keys["stranger"]).returncode == 255
+    text = e.g.get("/metrics").text()
+    r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ssh_metric(e.g, "poolgate_ssh_connections_total") == 2
+    assert ssh_metric(e.g, "poolgate_ssh_sessions_total") == 1
+    assert ssh_metric(e.g, "poolgate_ssh_auth_failures_total") >= 1
+    assert ssh_metric(e.g, "poolgate_ssh_upstream_errors_total") == 0
+    P.poll(lambda: ssh_metric(e.g, "poolgate_ssh_connections_open") == 0, 10, 0.1,
+           "connections closed")

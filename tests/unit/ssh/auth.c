@@ -135,6 +135,42 @@ test_flow(void **state)
 	sshkey_free(alice_key);
 }
 
+/* Probing keys counts: a query for a key that is not the user's is a failed attempt (as sshd). */
+static void
+test_queries_count(void **state)
+{
+	struct auth_server_conf conf = { .max_tries = 2, .key_ok = key_ok };
+	struct auth_server *a = auth_server_new(&conf);
+	struct sshkey *k;
+	struct pg_buf req, reply, blob;
+
+	assert_int_equal(sshkey_generate_ed25519(&alice_key), 0);
+	assert_int_equal(sshkey_generate_ed25519(&k), 0);
+	pg_buf_init(&reply, 4096);
+	pg_buf_init(&blob, 4096);
+	assert_int_equal(sshkey_to_blob(k, &blob), 0);
+	for (int i = 0; i < 2; i++) {
+		pg_buf_init(&req, 4096);
+		assert_int_equal(ssh_put_u8(&req, SSH_MSG_USERAUTH_REQUEST), 0);
+		assert_int_equal(ssh_put_cstring(&req, "alice"), 0);
+		assert_int_equal(ssh_put_cstring(&req, "ssh-connection"), 0);
+		assert_int_equal(ssh_put_cstring(&req, "publickey"), 0);
+		assert_int_equal(ssh_put_bool(&req, 0), 0);
+		assert_int_equal(ssh_put_cstring(&req, "ssh-ed25519"), 0);
+		assert_int_equal(ssh_put_string(&req, blob.p, blob.len), 0);
+		pg_buf_reset(&reply);
+		assert_int_equal(auth_server_handle(a, (struct pg_slice){ req.p, req.len }, sid,
+		    &reply), i == 0 ? 0 : PG_ETOOBIG);
+		pg_buf_free(&req);
+	}
+	assert_int_equal(auth_server_failures(a), 2);
+	pg_buf_free(&blob);
+	pg_buf_free(&reply);
+	auth_server_free(a);
+	sshkey_free(k);
+	sshkey_free(alice_key);
+}
+
 static void
 test_malformed(void **state)
 {
@@ -159,6 +195,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flow),
+		cmocka_unit_test(test_queries_count),
 		cmocka_unit_test(test_malformed),
 	};
 
