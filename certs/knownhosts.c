@@ -61,21 +61,32 @@ hashed_match(const uint8_t *p, size_t n, const char *name)
 	return glen == wlen && CRYPTO_memcmp(got, want, wlen) == 0;
 }
 
-/* OpenSSH's match_pattern(): only * and ? are special ("[host]:port" is literal). */
+/*
+ * OpenSSH's match_pattern(): only * and ? are special ("[host]:port" is literal). Iterative, with
+ * one backtracking point (the last *), so "*a*a*a*...b" costs O(len(s) * len(pat)), not
+ * exponential time (the fuzzer found the recursive form hanging).
+ */
 static int
 wild_match(const char *s, const char *pat)
 {
-	for (; *pat != '\0'; pat++, s++) {
+	const char *star = NULL, *resume = NULL;
+
+	while (*s != '\0') {
 		if (*pat == '*') {
-			for (; *s != '\0'; s++)
-				if (wild_match(s, pat + 1))
-					return 1;
-			return wild_match(s, pat + 1);
-		}
-		if (*s == '\0' || (*pat != '?' && *pat != *s))
+			star = pat++;
+			resume = s;
+		} else if (*pat != '\0' && (*pat == '?' || *pat == *s)) {
+			pat++;
+			s++;
+		} else if (star != NULL) {
+			pat = star + 1;
+			s = ++resume;
+		} else
 			return 0;
 	}
-	return *s == '\0';
+	while (*pat == '*')
+		pat++;
+	return *pat == '\0';
 }
 
 /* 1 if the comma-separated patterns name the host, 0 if not (a negated match wins). */

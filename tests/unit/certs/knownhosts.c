@@ -70,6 +70,33 @@ test_plain(void **state)
 	sshkey_free(b);
 }
 
+/* Regression: the first, recursive wildcard matcher took exponential time on many stars. */
+static void
+test_wildcards(void **state)
+{
+	struct sshkey *a;
+	char pat[700], *l;
+
+	assert_int_equal(sshkey_generate_ed25519(&a), 0);
+	memset(pat, 0, sizeof(pat));
+	for (size_t i = 0; i + 3 < 600; i += 2)
+		memcpy(pat + i, "*1", 2);
+	strcat(pat, "x ");
+	l = line(pat, a);
+	assert_int_equal(check_text(l, "1111111111111111111111111111111111111111111111", 22, a),
+	    PG_ENOTFOUND);
+	free(l);
+	l = line("* ", a);
+	assert_int_equal(check_text(l, "10.1.2.3", 2222, a), 0);
+	free(l);
+	l = line("1?.*.3,[10.*]:2?22 ", a);
+	assert_int_equal(check_text(l, "10.1.2.3", 22, a), 0);
+	assert_int_equal(check_text(l, "10.1.2.3", 2022, a), 0);
+	assert_int_equal(check_text(l, "10.1.2.4", 22, a), PG_ENOTFOUND);
+	free(l);
+	sshkey_free(a);
+}
+
 static void
 test_hashed_and_append(void **state)
 {
@@ -132,6 +159,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_wildcards),
 		cmocka_unit_test(test_hashed_and_append),
 		cmocka_unit_test(test_keyfile),
 	};
