@@ -534,21 +534,15 @@ open_pipe(struct sconn *c)
 
 /* ---- messages from each side ---- */
 
-static void
-route_user(struct sconn *c, struct pg_slice pl)
+/*
+ * Places the user (place_user() records the pin) and connects to the instance. Returns 0, or
+ * -1 after closing the session.
+ */
+static int
+place_and_connect(struct sconn *c)
 {
 	int r;
 
-	if (auth_request_user(pl, c->user, sizeof(c->user)) != 0 || !authkeys_user_ok(c->user)) {
-		LOG_NOTICE(c->prefix, "invalid user name refused");
-		c->user[0] = '\0';
-		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_ILLEGAL_USER_NAME,
-		    "invalid user name");
-		conn_close(c, "invalid user name");
-		return;
-	}
-	snprintf(c->prefix + strlen(c->prefix), sizeof(c->prefix) - strlen(c->prefix), " %s",
-	    c->user);
 	if ((c->inst = place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL)) == NULL) {
 		struct pg_buf b;
 
@@ -562,7 +556,7 @@ route_user(struct sconn *c, struct pg_slice pl)
 		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
 		    "no instance is available; try again in a minute");
 		conn_close(c, "no instance available");
-		return;
+		return -1;
 	}
 	inst_ref(c->inst);
 	LOG_INFO(c->prefix, "user %s -> instance %s", c->user, c->inst->conf.id);
@@ -570,7 +564,32 @@ route_user(struct sconn *c, struct pg_slice pl)
 		LOG_ERR(c->prefix, "instance %s: cannot connect: %s", c->inst->conf.id,
 		    pg_strerror(r));
 		upstream_failed(c, "the instance cannot be reached");
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The first userauth request names the user. A user who already has a pin gets the connection
+ * to their instance started now, so its key exchange overlaps their authentication. A user
+ * without one is placed only once their key is proven: names from unauthenticated peers must
+ * never make pins (they would fill the table and skew placement).
+ */
+static void
+route_user(struct sconn *c, struct pg_slice pl)
+{
+	if (auth_request_user(pl, c->user, sizeof(c->user)) != 0 || !authkeys_user_ok(c->user)) {
+		LOG_NOTICE(c->prefix, "invalid user name refused");
+		c->user[0] = '\0';
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_ILLEGAL_USER_NAME,
+		    "invalid user name");
+		conn_close(c, "invalid user name");
+		return;
+	}
+	snprintf(c->prefix + strlen(c->prefix), sizeof(c->prefix) - strlen(c->prefix), " %s",
+	    c->user);
+	if (pins_get(c->f->pins, c->user) != NULL)
+		(void)place_and_connect(c);
 }
 
 static void drain(struct sconn *c, struct side *s);
@@ -669,7 +688,7 @@ from_user(struct sconn *c, struct pg_slice pl)
 	}
 	if (c->phase != PH_AUTH || c->user_ok)
 		return;		/* a request while the upstream login runs: ignored */
-	if (c->inst == NULL) {
+	if (c->user[0] == '\0') {
 		route_user(c, pl);
 		if (c->phase != PH_CLOSING)
 			start_keys_read(c, pl);
@@ -685,6 +704,8 @@ from_user(struct sconn *c, struct pg_slice pl)
 	pg_buf_free(&reply);
 	if (r == 1) {
 		c->user_ok = 1;
+		if (c->inst == NULL && place_and_connect(c) != 0)
+			return;
 		maybe_upauth(c);
 	} else if (r == PG_ETOOBIG) {
 		LOG_NOTICE(c->prefix, "user %s: too many authentication failures", c->user);

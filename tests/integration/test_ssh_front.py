@@ -166,6 +166,12 @@ def test_wrong_key_refused(ssh_env):
     assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
     assert "Permission denied" in r.stderr, r.stderr
     assert "should-not-run" not in r.stdout
+    # Names from peers that never authenticated make no pins.
+    r = run_ssh(e, "nosuchuser", "true", key=e.keys["stranger"])
+    assert r.returncode == 255
+    status = e.g.status()
+    assert e.g.user_instance("pgtest-alice", status) is None, status
+    assert e.g.user_instance("nosuchuser", status) is None, status
 
 
 def test_scp_and_sftp(ssh_env):
