@@ -2,6 +2,7 @@
 user's instance (127.0.0.2 / 127.0.0.3), logged in there with a user certificate the pool CA
 signed on the spot (the instances trust it with TrustedUserCAKeys)."""
 
+import hashlib
 import os
 import pwd
 import re
@@ -429,3 +430,29 @@ def test_metrics(ssh_env, promtool):
     assert ssh_metric(e.g, "poolgate_ssh_upstream_errors_total") == 0
     P.poll(lambda: ssh_metric(e.g, "poolgate_ssh_connections_open") == 0, 10, 0.1,
            "connections closed")
+
+
+def test_scp_both_ways_with_rekeys(ssh_env):
+    """64 MiB up and back down with RekeyLimit=8M on the user's side: several rekeys in each
+    direction while the pipe queues and pauses; checksums equal."""
+    e = ssh_env
+    src = os.path.join(e.dir, "big.bin")
+    with open(src, "wb") as f:
+        for _ in range(64):
+            f.write(os.urandom(1 << 20))
+    common = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
+              "-o", "UserKnownHostsFile=%s" % e.user_known_hosts, "-o", "BatchMode=yes",
+              "-o", "IdentitiesOnly=yes", "-o", "RekeyLimit=8M", "-i", e.keys["pgtest-bob"],
+              "-P", str(e.port)]
+    remote = "pgtest-bob@127.0.0.1:/tmp/pgtest-big-%d.bin" % os.getpid()
+    back = os.path.join(e.dir, "big.back")
+    r = subprocess.run([SCP] + common + [src, remote], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([SCP] + common + [remote, back], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    run_ssh(e, "pgtest-bob", "rm -f /tmp/pgtest-big-%d.bin" % os.getpid())
+    with open(src, "rb") as a, open(back, "rb") as b:
+        assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
+    assert re.search(r"ssh#\d+ .*ssh key exchange [3-9] done", e.g.log()), "no user-side rekeys"
