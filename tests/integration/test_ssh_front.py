@@ -456,3 +456,15 @@ def test_scp_both_ways_with_rekeys(ssh_env):
     with open(src, "rb") as a, open(back, "rb") as b:
         assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
     assert re.search(r"ssh#\d+ .*ssh key exchange [3-9] done", e.g.log()), "no user-side rekeys"
+
+
+def test_libssh2_client(ssh_env):
+    """libssh2, a second client implementation, completes kex and asks for the userauth list."""
+    path = os.path.join(os.path.dirname(P.poolgate_bin()), "..", "tests", "interop",
+                        "ssh-interop-libssh2")
+    if not os.access(path, os.X_OK):
+        pytest.skip("%s not built" % path)
+    r = subprocess.run([path, str(ssh_env.port)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    kv = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    assert kv["methods"] == "publickey", kv
