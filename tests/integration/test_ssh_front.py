@@ -381,8 +381,9 @@ def test_remote_forwarding(ssh_env):
 
 
 def _tmux(*args):
-    return subprocess.run(["tmux", "-L", "pgtest-ssh"] + list(args), capture_output=True,
-                          text=True, timeout=10)
+    # A server of our own per test process: parallel runs never share one.
+    return subprocess.run(["tmux", "-L", "pgtest-ssh-%d" % os.getpid()] + list(args),
+                          capture_output=True, text=True, timeout=10)
 
 
 def test_interactive_pty_and_window_change(ssh_env):
