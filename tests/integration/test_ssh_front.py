@@ -471,3 +471,33 @@ def test_libssh2_client(ssh_env):
     assert r.returncode == 0, (r.stdout, r.stderr)
     kv = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
     assert kv["methods"] == "publickey", kv
+
+
+def test_reload_changes_front_auth(ssh_env):
+    """SIGHUP: a new authorized_keys pattern and max_auth_tries apply to the next connection;
+    the listener and the open sessions stay."""
+    e = ssh_env
+    hold = subprocess.Popen(ssh_args(e, "pgtest-alice") + ["sleep 20; echo held-done"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        P.poll(lambda: "session open on" in e.g.log(), 15, 0.1, "held session")
+        # Alice's keys move: the new file holds bob's key for her.
+        moved = os.path.join(e.dir, "moved")
+        os.makedirs(os.path.join(moved, "pgtest-alice"))
+        with open(e.keys["pgtest-bob"] + ".pub") as f, \
+                open(os.path.join(moved, "pgtest-alice", "authorized_keys"), "w") as out:
+            out.write(f.read())
+        mark = e.g.log_mark()
+        e.g.cfg["ssh"]["front_auth"]["authorized_keys"] = os.path.join(moved, "%u",
+                                                                      "authorized_keys")
+        e.g.write_config()
+        e.g.reload()
+        e.g.wait_log(lambda l: "in force" in l, 10, mark, "reload")
+        assert run_ssh(e, "pgtest-alice", "true").returncode == 255
+        r = run_ssh(e, "pgtest-alice", "echo ok", key=e.keys["pgtest-bob"])
+        assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+        assert hold.poll() is None, "the open session survived the reload"
+    finally:
+        hold.kill()
+        hold.wait(10)
