@@ -525,6 +525,10 @@ open_pipe(struct sconn *c)
 	pg_buf_free(&b);
 	set_phase(c, PH_PIPE);
 	c->f->stats.sessions_total++;
+	/* Idle sessions stay small: the user's keys and the auth state are done with. */
+	pg_buf_free(&c->keys);
+	auth_server_free(c->auth);
+	c->auth = NULL;
 	pins_touch(c->f->pins, c->user, pg_wall_ms());
 	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u)", c->user, c->inst->conf.id,
 	    c->inst_addr, c->inst_port);
