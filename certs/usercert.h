@@ -29,4 +29,45 @@ const char *usercert_type_name(const struct sshkey *key);
 /* Appends the certificate blob (what a publickey userauth request carries as its key). */
 int usercert_make(const struct usercert_req *req, struct pg_buf *out);
 
+/*
+ * A certificate a user presents (the front side). usercert_parse() checks its structure and its
+ * CA's signature over it, nothing else: the caller decides whether that CA is trusted and checks
+ * the rest with usercert_check().
+ */
+struct usercert {
+	struct sshkey *key;		/* the certified key: verifies the userauth signature */
+	struct sshkey *ca;		/* the signing key */
+	uint64_t serial;
+	uint32_t type;			/* 1 user, 2 host */
+	char key_id[256];
+	uint64_t valid_after, valid_before;
+	struct pg_slice principals;	/* packed strings; points into the parsed blob */
+	struct pg_slice critical;	/* (string name, string data) pairs */
+	struct pg_slice extensions;
+};
+
+void usercert_free(struct usercert *c);	/* accepts NULL */
+
+/*
+ * The signature algorithm a userauth request with certificate algorithm alg is signed with:
+ * "ssh-ed25519-cert-v01@openssh.com" -> "ssh-ed25519", "rsa-sha2-512-cert-v01@openssh.com" ->
+ * "rsa-sha2-512". NULL if alg names no certificate type we take.
+ */
+const char *usercert_sig_alg(const char *alg);
+
+/*
+ * Parses a certificate blob and verifies its CA signature. Returns 0, PG_EPARSE (malformed, or
+ * a type we do not take), PG_EPROTO (the CA signature does not verify), PG_ENOMEM.
+ */
+int usercert_parse(struct pg_slice blob, struct usercert **out);
+
+/*
+ * Checks a user certificate for a login as user at time now (Unix seconds): a user certificate,
+ * user among its principals (an empty list is refused), within its validity, no critical options
+ * (force-command and source-address are not enforced yet, so they are refused), and every
+ * standard permit-* extension present (poolgate cannot enforce their absence yet). Returns 0, or
+ * PG_EAUTH with the reason in why (static).
+ */
+int usercert_check(const struct usercert *c, const char *user, uint64_t now, const char **why);
+
 #endif

@@ -595,7 +595,7 @@ parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
 	static const char *const keys[] = { "host_keys", "front_auth", "upstream_auth",
 		"known_hosts", "host_key_check", "max_auth_tries", "login_grace_ms",
 		"connect_timeout_ms", "max_connections", NULL };
-	static const char *const front_keys[] = { "authorized_keys", NULL };
+	static const char *const front_keys[] = { "authorized_keys", "trusted_user_ca_keys", NULL };
 	static const char *const up_keys[] = { "mode", "ca_key", "key", NULL };
 	static const char *const modes[] = { "certificate", "key", NULL };
 	static const char *const checks[] = { "known_hosts", "tofu", NULL };
@@ -610,6 +610,8 @@ parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
 		check_keys(c, o, "ssh.front_auth", front_keys);
 		get_string(c, o, "authorized_keys", "ssh.front_auth", 0, &s->authorized_keys);
 		check_user_pattern(c, "ssh.front_auth.authorized_keys", s->authorized_keys);
+		get_string(c, o, "trusted_user_ca_keys", "ssh.front_auth", 0,
+		    &s->trusted_user_ca_keys);
 	}
 	if ((o = get_object(c, v, "upstream_auth", "ssh")) != NULL) {
 		check_keys(c, o, "ssh.upstream_auth", up_keys);
@@ -963,6 +965,7 @@ pg_config_free(struct pg_config *c)
 		free(c->ssh.host_keys[i]);
 	free(c->ssh.host_keys);
 	free(c->ssh.authorized_keys);
+	free(c->ssh.trusted_user_ca_keys);
 	free(c->ssh.ca_key);
 	free(c->ssh.upstream_key);
 	free(c->ssh.known_hosts);

@@ -73,6 +73,7 @@ struct ssh_conf {
 	char **host_keys;		/* private key files; none: state_dir/ssh_host_ed25519_key */
 	size_t nhost_keys;
 	char *authorized_keys;		/* path pattern, %u = user name, %% = % */
+	char *trusted_user_ca_keys;	/* CA public keys whose user certificates log in */
 	enum ssh_upstream_mode upstream_mode;
 	char *ca_key;			/* pool user CA; none: state_dir/user_ca_ed25519 */
 	char *upstream_key;		/* mode "key": the private key poolgate logs in with */

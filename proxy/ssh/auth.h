@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "certs/sshkey.h"
+#include "certs/usercert.h"
 #include "core/buf.h"
 
 enum {
@@ -28,6 +29,11 @@ struct auth_server_conf {
 	uint32_t max_tries;
 	/* 1 if key may log in as user, 0 if not (log why there). */
 	int (*key_ok)(void *arg, const char *user, const struct sshkey *key);
+	/*
+	 * For OpenSSH user certificates (their CA signature already verified): 1 if this one may
+	 * log in as user. NULL: certificates are refused.
+	 */
+	int (*cert_ok)(void *arg, const char *user, const struct usercert *cert);
 	void *arg;
 	const char *log_prefix;		/* borrowed; must outlive the auth_server */
 };

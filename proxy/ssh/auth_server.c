@@ -1,5 +1,6 @@
 #include "proxy/ssh/auth.h"
 #include "proxy/ssh/kex.h"
+#include "certs/usercert.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/sshwire.h"
@@ -113,6 +114,7 @@ publickey(struct auth_server *a, struct pg_slice rest, struct pg_slice sid, stru
 	struct sshkey *k = NULL;
 	struct pg_buf d;
 	char algname[64];
+	const char *sigalg = algname;
 	int has_sig, r;
 
 	/* boolean has signature, string algorithm, string key blob, [string signature] */
@@ -120,15 +122,31 @@ publickey(struct auth_server *a, struct pg_slice rest, struct pg_slice sid, stru
 	    ssh_get_string(&rest, &blob) != 0 || (has_sig && ssh_get_string(&rest, &sig) != 0) ||
 	    ssh_get_end(rest) != 0)
 		return PG_EPARSE;
-	/* Unknown algorithms (certificates, ssh-rsa with SHA-1, sk-*) are a plain failure. */
-	if (copy_cstr(alg, algname, sizeof(algname)) != 0 || sshkey_from_blob(blob, &k) != 0 ||
-	    !sshkey_can_sign_as(k, algname)) {
-		LOG_INFO(a->conf.log_prefix, "user %s: publickey %.*s not supported", a->user,
-		    (int)(alg.len > 64 ? 64 : alg.len), alg.p);
-		sshkey_free(k);
+	if (copy_cstr(alg, algname, sizeof(algname)) != 0)
 		return failed(a, reply);
-	}
-	if (!a->conf.key_ok(a->conf.arg, a->user, k)) {
+	if (usercert_sig_alg(algname) != NULL) {
+		struct usercert *cert = NULL;
+		int ok;
+
+		/* A certificate: its CA, principals, validity and options decide, not a key list. */
+		sigalg = usercert_sig_alg(algname);
+		if ((r = usercert_parse(blob, &cert)) != 0 || !sshkey_can_sign_as(cert->key, sigalg)) {
+			LOG_NOTICE(a->conf.log_prefix, "user %s: certificate refused: %s", a->user,
+			    r == PG_EPROTO ? "its CA signature does not verify" : "malformed");
+			usercert_free(cert);
+			return r == PG_ENOMEM ? r : failed(a, reply);
+		}
+		ok = a->conf.cert_ok != NULL && a->conf.cert_ok(a->conf.arg, a->user, cert);
+		k = cert->key;
+		cert->key = NULL;
+		usercert_free(cert);
+		if (!ok) {
+			sshkey_free(k);
+			return failed(a, reply);
+		}
+	} else if (sshkey_from_blob(blob, &k) != 0 || !sshkey_can_sign_as(k, algname) ||
+	    !a->conf.key_ok(a->conf.arg, a->user, k)) {
+		/* Unknown algorithms (ssh-rsa with SHA-1, sk-*) are a plain failure too. */
 		sshkey_free(k);
 		/*
 		 * A query for a key that is not the user's counts, as in sshd (auth2.c
@@ -147,7 +165,7 @@ publickey(struct auth_server *a, struct pg_slice rest, struct pg_slice sid, stru
 	}
 	pg_buf_init(&d, 65536);
 	if ((r = signed_data(&d, sid, user, service, alg, blob)) == 0)
-		r = sshkey_verify(k, algname, sig, d.p, d.len);
+		r = sshkey_verify(k, sigalg, sig, d.p, d.len);
 	pg_buf_free(&d);
 	if (r == 0) {
 		char fp[SSHKEY_FP_LEN];

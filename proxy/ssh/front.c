@@ -1,4 +1,5 @@
 #include "proxy/ssh/front_int.h"
+#include "certs/authkeys.h"
 #include "certs/keyfile.h"
 #include "certs/knownhosts.h"
 #include "core/addr.h"
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LOGP "ssh"
 
@@ -23,10 +25,86 @@ set_str(char **dst, const char *src)
 	return 0;
 }
 
+static void
+free_cas(struct sshkey **cas, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sshkey_free(cas[i]);
+	free(cas);
+}
+
+/* Reads the trusted user CA file ("type base64 [comment]" lines), at start and reload. */
+static int
+load_user_cas(const char *path, struct sshkey ***out, size_t *nout)
+{
+	struct pg_buf text;
+	struct sshkey **cas = NULL;
+	size_t n = 0;
+	int r;
+
+	*out = NULL;
+	*nout = 0;
+	if (path == NULL)
+		return 0;
+	pg_buf_init(&text, AUTHKEYS_MAX_BYTES);
+	if ((r = authkeys_read_file(path, &text)) != 0) {
+		LOG_ERR(LOGP, "ssh.front_auth.trusted_user_ca_keys %s: %s; no user CA trusted", path,
+		    pg_strerror(r));
+		pg_buf_free(&text);
+		return 0;
+	}
+	for (size_t off = 0; off < text.len;) {
+		uint8_t *nl = memchr(text.p + off, '\n', text.len - off);
+		size_t len = nl ? (size_t)(nl - (text.p + off)) : text.len - off;
+		char *line = strndup((const char *)text.p + off, len), *sp, *b64;
+		struct sshkey *k = NULL, **grown;
+
+		off += len + 1;
+		if (line == NULL) {
+			r = PG_ENOMEM;
+			break;
+		}
+		if (line[0] == '#' || (sp = strchr(line, ' ')) == NULL) {
+			free(line);
+			continue;
+		}
+		b64 = sp + 1;
+		b64[strcspn(b64, " \t\r")] = '\0';
+		if (sshkey_from_base64(b64, strlen(b64), &k) != 0 ||
+		    (grown = realloc(cas, (n + 1) * sizeof(*cas))) == NULL) {
+			if (k == NULL)
+				LOG_WARN(LOGP, "%s: a line that is no public key skipped", path);
+			sshkey_free(k);
+			free(line);
+			continue;
+		}
+		cas = grown;
+		cas[n++] = k;
+		free(line);
+	}
+	pg_buf_free(&text);
+	if (r != 0) {
+		free_cas(cas, n);
+		return r;
+	}
+	LOG_INFO(LOGP, "%zu user CA key%s trusted from %s", n, n == 1 ? "" : "s", path);
+	*out = cas;
+	*nout = n;
+	return 0;
+}
+
 static int
 apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 {
 	char tofu[4096];
+	struct sshkey **cas;
+	size_t ncas;
+
+	if (load_user_cas(cfg->ssh.trusted_user_ca_keys, &cas, &ncas) != 0)
+		return PG_ENOMEM;
+	free_cas(f->user_cas, f->nuser_cas);
+	f->user_cas = cas;
+	f->nuser_cas = ncas;
 
 	snprintf(tofu, sizeof(tofu), "%s/known_hosts", cfg->state_dir);
 	if (set_str(&f->authorized_keys, cfg->ssh.authorized_keys) != 0 ||
@@ -37,8 +115,9 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
 	f->max_connections = cfg->ssh.max_connections;
-	if (f->authorized_keys == NULL)
-		LOG_WARN(LOGP, "ssh.front_auth.authorized_keys is not set: nobody can log in");
+	if (f->authorized_keys == NULL && f->nuser_cas == 0)
+		LOG_WARN(LOGP, "neither ssh.front_auth.authorized_keys nor trusted_user_ca_keys is set: "
+		    "nobody can log in");
 	if (f->check == SSH_HKC_KNOWN_HOSTS && f->known_hosts == NULL)
 		LOG_WARN(LOGP, "ssh.known_hosts is not set and host_key_check is \"known_hosts\": "
 		    "every instance will be refused");
@@ -123,6 +202,7 @@ front_free(struct ssh_front *f)
 		sshkey_free(f->host_keys[i]);
 	sshkey_free(f->ca);
 	sshkey_free(f->upstream_key);
+	free_cas(f->user_cas, f->nuser_cas);
 	free(f->authorized_keys);
 	free(f->known_hosts);
 	free(f->tofu_file);
@@ -229,6 +309,33 @@ ssh_front_reload(struct ssh_front *f, const struct pg_config *cfg, char *err, si
 	if (r != 0)
 		snprintf(err, errlen, "out of memory");
 	return r;
+}
+
+int
+sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *cert,
+    const char *log_prefix)
+{
+	char fp[SSHKEY_FP_LEN];
+	const char *why = NULL;
+	size_t i;
+
+	if (sshkey_fingerprint(cert->ca, fp, sizeof(fp)) != 0)
+		fp[0] = '\0';
+	for (i = 0; i < f->nuser_cas; i++)
+		if (sshkey_equal_public(cert->ca, f->user_cas[i]))
+			break;
+	if (i == f->nuser_cas)
+		why = "its CA is not trusted (ssh.front_auth.trusted_user_ca_keys)";
+	else if (usercert_check(cert, user, (uint64_t)time(NULL), &why) == 0)
+		why = NULL;
+	if (why != NULL) {
+		LOG_NOTICE(log_prefix, "user %s: certificate \"%s\" serial %llu (CA %s) refused: %s",
+		    user, cert->key_id, (unsigned long long)cert->serial, fp, why);
+		return 0;
+	}
+	LOG_INFO(log_prefix, "user %s: certificate \"%s\" serial %llu (CA %s) accepted", user,
+	    cert->key_id, (unsigned long long)cert->serial, fp);
+	return 1;
 }
 
 int

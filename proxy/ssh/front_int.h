@@ -4,6 +4,7 @@
 
 #include "proxy/ssh/front.h"
 #include "certs/sshkey.h"
+#include "certs/usercert.h"
 
 #define SSHF_MAX_HOST_KEYS 8
 #define SSHF_READ_BUF (64 * 1024)
@@ -34,6 +35,8 @@ struct ssh_front {
 	/* Reloadable settings (owned copies). */
 	char *authorized_keys, *known_hosts, *tofu_file;
 	enum ssh_hostkey_check check;
+	struct sshkey **user_cas;	/* ssh.front_auth.trusted_user_ca_keys, loaded */
+	size_t nuser_cas;
 	uint32_t max_auth_tries, login_grace_ms, connect_timeout_ms, max_connections;
 	struct sconn *conns;
 	size_t nconns;
@@ -49,6 +52,9 @@ void session_close_all(struct ssh_front *f);
 void ssh_front_maybe_free(struct ssh_front *f);
 
 /* front.c: policy */
+/* 1 if cert may log in as user: a trusted CA signed it and usercert_check() passes. */
+int sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *cert,
+    const char *log_prefix);
 /* 0 to trust the instance's key; else a reason (static) in *why. */
 int sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
     const struct sshkey *key, const char **why, const char *log_prefix);

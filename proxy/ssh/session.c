@@ -895,6 +895,14 @@ session_key_ok(void *arg, const char *user, const struct sshkey *key)
 	    c->prefix) == 1;
 }
 
+static int
+session_cert_ok(void *arg, const char *user, const struct usercert *cert)
+{
+	struct sconn *c = arg;
+
+	return sshf_user_cert_ok(c->f, user, cert, c->prefix);
+}
+
 void
 session_accept(struct ssh_front *f, uv_stream_t *server)
 {
@@ -944,6 +952,7 @@ session_accept(struct ssh_front *f, uv_stream_t *server)
 	ac.log_prefix = c->prefix;
 	ac.arg = c;
 	ac.key_ok = session_key_ok;
+	ac.cert_ok = session_cert_ok;
 	if ((r = ssh_transport_new(&tc, &c->down.t)) != 0 || (c->auth = auth_server_new(&ac)) == NULL) {
 		LOG_ERR(c->prefix, "out of memory");
 		goto fail;

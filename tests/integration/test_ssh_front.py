@@ -47,7 +47,7 @@ class Env:
 
 
 def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=True,
-              instances=None, health=None, wait_up=True):
+              instances=None, health=None, wait_up=True, trusted_ca=None):
     """Keys, authorized_keys under a %u pattern, and a poolgate with the SSH front door in front
     of the pool. known_hosts: True lists the instances' real keys, a list gives the lines,
     None sets no file. ssh: more `ssh` settings."""
@@ -66,6 +66,8 @@ def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=T
                 f.write("# %s's keys\n%s" % (u, pub))
     settings = {"front_auth": {"authorized_keys": os.path.join(homes, "%u", "authorized_keys")},
                 "login_grace_ms": 20000}
+    if trusted_ca is not None:
+        settings["front_auth"]["trusted_user_ca_keys"] = trusted_ca
     if known_hosts is not None:
         kh = os.path.join(e.dir, "instances_known_hosts")
         with open(kh, "w") as f:
@@ -501,3 +503,50 @@ def test_reload_changes_front_auth(ssh_env):
     finally:
         hold.kill()
         hold.wait(10)
+
+
+def test_user_certificates(pool, make_poolgate, tmp_path, untrust):
+    """Users may log in with OpenSSH certificates from a trusted user CA (no authorized_keys
+    entry): the principal must be the user, the validity current, and a restricted certificate
+    (critical options, a permit-* missing) is refused rather than half-enforced."""
+    d = str(tmp_path)
+    ca = os.path.join(d, "users_ca")
+    keygen(ca)
+    e = setup_env(pool, make_poolgate, tmp_path, trusted_ca=ca + ".pub")
+    key = os.path.join(d, "id_cert_user")
+    keygen(key)
+
+    def sign(name, *opts):
+        path = os.path.join(d, name)
+        subprocess.run(["cp", key + ".pub", path + ".pub"], check=True)
+        subprocess.run([P.SSH_KEYGEN, "-q", "-s", ca, "-I", name] + list(opts) + [path + ".pub"],
+                       check=True, timeout=30, capture_output=True)
+        return path + "-cert.pub"
+
+    def login(cert):
+        return run_ssh(e, "pgtest-alice", "echo ok", key=key,
+                       extra=["-o", "CertificateFile=%s" % cert])
+
+    r = login(sign("good", "-n", "pgtest-alice", "-V", "-5m:+1h"))
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    assert 'certificate "good" serial 0' in e.g.log()
+    for name, opts, why in (
+            ("other", ["-n", "pgtest-bob", "-V", "-5m:+1h"], "not among its principals"),
+            ("expired", ["-n", "pgtest-alice", "-V", "20200101:20200102"], "expired"),
+            ("nopty", ["-n", "pgtest-alice", "-V", "-5m:+1h", "-O", "no-pty"],
+             "restricted certificates"),
+            ("forced", ["-n", "pgtest-alice", "-V", "-5m:+1h", "-O", "force-command=true"],
+             "critical options")):
+        r = login(sign(name, *opts))
+        assert r.returncode == 255, (name, r.returncode, r.stderr)
+        assert "Permission denied" in r.stderr, (name, r.stderr)
+        assert why in e.g.log(), (name, e.g.log_tail(20))
+    # A certificate from a CA nobody trusts.
+    other_ca = os.path.join(d, "other_ca")
+    keygen(other_ca)
+    path = os.path.join(d, "stranger-signed")
+    subprocess.run(["cp", key + ".pub", path + ".pub"], check=True)
+    subprocess.run([P.SSH_KEYGEN, "-q", "-s", other_ca, "-I", "x", "-n", "pgtest-alice",
+                    path + ".pub"], check=True, timeout=30, capture_output=True)
+    assert login(path + "-cert.pub").returncode == 255
+    assert "its CA is not trusted" in e.g.log()

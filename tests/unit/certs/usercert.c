@@ -109,12 +109,60 @@ test_refuses_public_ca(void **state)
 	sshkey_free(capub);
 }
 
+/* What usercert_make writes, usercert_parse reads back and usercert_check judges. */
+static void
+test_parse_and_check(void **state)
+{
+	struct sshkey *key, *ca;
+	struct usercert *c;
+	struct pg_buf cert;
+	const char *why = NULL;
+	struct usercert_req req = { .principal = "alice", .key_id = "k1", .serial = 42,
+		.now = 1000000, .lifetime_s = 300 };
+
+	assert_int_equal(sshkey_generate_ed25519(&key), 0);
+	assert_int_equal(sshkey_generate_ed25519(&ca), 0);
+	req.key = key;
+	req.ca = ca;
+	pg_buf_init(&cert, 65536);
+	assert_int_equal(usercert_make(&req, &cert), 0);
+	assert_int_equal(usercert_parse((struct pg_slice){ cert.p, cert.len }, &c), 0);
+	assert_true(sshkey_equal_public(c->key, key));
+	assert_true(sshkey_equal_public(c->ca, ca));
+	assert_int_equal(c->serial, 42);
+	assert_string_equal(c->key_id, "k1");
+	assert_int_equal(c->valid_after, 1000000 - 60);
+	assert_int_equal(c->valid_before, 1000000 + 300);
+	assert_int_equal(usercert_check(c, "alice", 1000000, &why), 0);
+	assert_int_equal(usercert_check(c, "bob", 1000000, &why), PG_EAUTH);
+	assert_int_equal(usercert_check(c, "alice", 1000300, &why), PG_EAUTH);
+	assert_string_equal(why, "expired");
+	assert_int_equal(usercert_check(c, "alice", 1000000 - 61, &why), PG_EAUTH);
+	assert_string_equal(why, "not yet valid");
+	usercert_free(c);
+	assert_string_equal(usercert_sig_alg("rsa-sha2-512-cert-v01@openssh.com"), "rsa-sha2-512");
+	assert_null(usercert_sig_alg("ssh-ed25519"));
+
+	/* One flipped bit anywhere in the signed part: the CA signature no longer verifies. */
+	cert.p[cert.len / 2] ^= 1;
+	c = NULL;
+	assert_true(usercert_parse((struct pg_slice){ cert.p, cert.len }, &c) < 0);
+	assert_null(c);
+	cert.p[cert.len / 2] ^= 1;
+	/* Truncated: malformed. */
+	assert_int_equal(usercert_parse((struct pg_slice){ cert.p, cert.len - 1 }, &c), PG_EPARSE);
+	pg_buf_free(&cert);
+	sshkey_free(key);
+	sshkey_free(ca);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keygen_reads_it),
 		cmocka_unit_test(test_refuses_public_ca),
+		cmocka_unit_test(test_parse_and_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
