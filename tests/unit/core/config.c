@@ -330,7 +330,8 @@ test_ssh_full(void **state)
 {
 	struct pg_config *cfg = parse_ok("{\"listen\": {\"ssh\": []}, \"ssh\": {"
 	    "\"host_keys\": [\"/k1\", \"/k2\"],"
-	    "\"front_auth\": {\"authorized_keys\": \"/home/%u/.ssh/authorized_keys\"},"
+	    "\"front_auth\": {\"authorized_keys\": \"/home/%u/.ssh/authorized_keys\","
+	    " \"trusted_user_ca_keys\": \"/etc/pg/user_ca.pub\"},"
 	    "\"upstream_auth\": {\"mode\": \"key\", \"key\": \"/up\", \"ca_key\": \"/ca\"},"
 	    "\"known_hosts\": \"/kh\", \"host_key_check\": \"tofu\", \"max_auth_tries\": 3,"
 	    "\"login_grace_ms\": 5000}}");
@@ -339,6 +340,7 @@ test_ssh_full(void **state)
 	assert_int_equal(cfg->ssh.nhost_keys, 2);
 	assert_string_equal(cfg->ssh.host_keys[1], "/k2");
 	assert_string_equal(cfg->ssh.authorized_keys, "/home/%u/.ssh/authorized_keys");
+	assert_string_equal(cfg->ssh.trusted_user_ca_keys, "/etc/pg/user_ca.pub");
 	assert_int_equal(cfg->ssh.upstream_mode, SSH_UP_KEY);
 	assert_string_equal(cfg->ssh.upstream_key, "/up");
 	assert_string_equal(cfg->ssh.ca_key, "/ca");
