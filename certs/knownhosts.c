@@ -186,12 +186,12 @@ knownhosts_check(struct pg_slice text, const char *host, uint16_t port, const st
 }
 
 int
-knownhosts_check_file(const char *path, const char *host, uint16_t port, const struct sshkey *key)
+knownhosts_read_file(const char *path, struct pg_buf *out)
 {
 	struct stat st;
-	uint8_t *buf;
+	uint8_t buf[16384];
 	size_t got = 0;
-	int fd, r;
+	int fd, r = 0;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? PG_ENOTFOUND : PG_EIO;
@@ -199,40 +199,62 @@ knownhosts_check_file(const char *path, const char *host, uint16_t port, const s
 		close(fd);
 		return PG_EIO;
 	}
-	if (st.st_size > KNOWNHOSTS_MAX_BYTES) {
-		close(fd);
-		return PG_ETOOBIG;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		return PG_ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			r = n < 0 ? PG_EIO : 0;
 			break;
-		got += (size_t)n;
+		}
+		if ((got += (size_t)n) > KNOWNHOSTS_MAX_BYTES) {
+			r = PG_ETOOBIG;
+			break;
+		}
+		if ((r = pg_buf_append(out, buf, (size_t)n)) != 0)
+			break;
 	}
 	close(fd);
-	r = knownhosts_check((struct pg_slice){ buf, got }, host, port, key);
-	free(buf);
+	return r;
+}
+
+int
+knownhosts_check_file(const char *path, const char *host, uint16_t port, const struct sshkey *key)
+{
+	struct pg_buf b;
+	int r;
+
+	pg_buf_init(&b, KNOWNHOSTS_MAX_BYTES);
+	if ((r = knownhosts_read_file(path, &b)) == 0)
+		r = knownhosts_check((struct pg_slice){ b.p, b.len }, host, port, key);
+	pg_buf_free(&b);
+	return r;
+}
+
+int
+knownhosts_format_line(const char *host, uint16_t port, const struct sshkey *key,
+    struct pg_buf *out)
+{
+	char name[NAME_MAX_LEN];
+	size_t start = out->len;
+	int r;
+
+	host_name(host, port, name, sizeof(name));
+	if ((r = pg_buf_printf(out, "%s ", name)) != 0 ||
+	    (r = sshkey_write_public(key, NULL, out)) != 0)
+		out->len = start;
 	return r;
 }
 
 int
 knownhosts_append_file(const char *path, const char *host, uint16_t port, const struct sshkey *key)
 {
-	char name[NAME_MAX_LEN];
 	struct pg_buf line;
 	int fd, r;
 
-	host_name(host, port, name, sizeof(name));
 	pg_buf_init(&line, 65536);
-	if ((r = pg_buf_printf(&line, "%s ", name)) != 0 ||
-	    (r = sshkey_write_public(key, NULL, &line)) != 0)
+	if ((r = knownhosts_format_line(host, port, key, &line)) != 0)
 		goto out;
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		r = PG_EIO;

@@ -29,6 +29,13 @@ int knownhosts_check(struct pg_slice text, const char *host, uint16_t port,
 int knownhosts_check_file(const char *path, const char *host, uint16_t port,
     const struct sshkey *key);
 
+/* Appends the line "[host]:port keytype base64\n" (plain host name for port 22) to out. */
+int knownhosts_format_line(const char *host, uint16_t port, const struct sshkey *key,
+    struct pg_buf *out);
+
+/* Reads a known_hosts file (at most KNOWNHOSTS_MAX_BYTES) into out. PG_ENOTFOUND, PG_EIO, ... */
+int knownhosts_read_file(const char *path, struct pg_buf *out);
+
 /* Appends "[host]:port keytype base64" (plain host name for port 22) to path, creating it 0600. */
 int knownhosts_append_file(const char *path, const char *host, uint16_t port,
     const struct sshkey *key);

@@ -93,6 +93,25 @@ load_user_cas(const char *path, struct sshkey ***out, size_t *nout)
 	return 0;
 }
 
+/* Reads a known_hosts file into b (emptied first); a missing file is empty. */
+static int
+load_known_hosts(const char *path, struct pg_buf *b, const char *what)
+{
+	int r;
+
+	pg_buf_free(b);
+	pg_buf_init(b, KNOWNHOSTS_MAX_BYTES);
+	if (path == NULL || (r = knownhosts_read_file(path, b)) == PG_ENOTFOUND)
+		return 0;
+	if (r != 0) {
+		LOG_ERR(LOGP, "%s %s: %s; instances listed there will be refused", what, path,
+		    pg_strerror(r));
+		pg_buf_free(b);
+		return r;
+	}
+	return 0;
+}
+
 static int
 apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 {
@@ -111,6 +130,8 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	    set_str(&f->known_hosts, cfg->ssh.known_hosts) != 0 || set_str(&f->tofu_file, tofu) != 0)
 		return PG_ENOMEM;
 	f->check = cfg->ssh.host_key_check;
+	f->kh_loaded = load_known_hosts(f->known_hosts, &f->kh_text, "ssh.known_hosts") == 0;
+	(void)load_known_hosts(f->tofu_file, &f->tofu_text, "tofu");
 	f->max_auth_tries = cfg->ssh.max_auth_tries;
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
@@ -203,6 +224,8 @@ front_free(struct ssh_front *f)
 	sshkey_free(f->ca);
 	sshkey_free(f->upstream_key);
 	free_cas(f->user_cas, f->nuser_cas);
+	pg_buf_free(&f->kh_text);
+	pg_buf_free(&f->tofu_text);
 	free(f->authorized_keys);
 	free(f->known_hosts);
 	free(f->tofu_file);
@@ -348,11 +371,14 @@ sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, u
 	if (sshkey_fingerprint(key, fp, sizeof(fp)) != 0)
 		fp[0] = '\0';
 	if (f->known_hosts != NULL)
-		r = knownhosts_check_file(f->known_hosts, addr, port, key);
+		r = f->kh_loaded ? knownhosts_check((struct pg_slice){ f->kh_text.p, f->kh_text.len },
+		    addr, port, key) : PG_EIO;
 	if (r == PG_ENOTFOUND && f->check == SSH_HKC_TOFU) {
-		r = knownhosts_check_file(f->tofu_file, addr, port, key);
+		r = knownhosts_check((struct pg_slice){ f->tofu_text.p, f->tofu_text.len }, addr,
+		    port, key);
 		if (r == PG_ENOTFOUND) {
-			if ((r = knownhosts_append_file(f->tofu_file, addr, port, key)) == 0)
+			if ((r = knownhosts_append_file(f->tofu_file, addr, port, key)) == 0 &&
+			    (r = knownhosts_format_line(addr, port, key, &f->tofu_text)) == 0)
 				LOG_NOTICE(log_prefix, "instance %s (%s:%u): host key %s %s recorded "
 				    "in %s (tofu)", inst_id, addr, port, sshkey_type_name(key), fp,
 				    f->tofu_file);

@@ -35,6 +35,12 @@ struct ssh_front {
 	/* Reloadable settings (owned copies). */
 	char *authorized_keys, *known_hosts, *tofu_file;
 	enum ssh_hostkey_check check;
+	/*
+	 * ssh.known_hosts and state_dir/known_hosts (tofu) as read at start and on SIGHUP, so an
+	 * instance's key is checked in memory; a tofu record is appended to both.
+	 */
+	struct pg_buf kh_text, tofu_text;
+	int kh_loaded;
 	struct sshkey **user_cas;	/* ssh.front_auth.trusted_user_ca_keys, loaded */
 	size_t nuser_cas;
 	uint32_t max_auth_tries, login_grace_ms, connect_timeout_ms, max_connections;
