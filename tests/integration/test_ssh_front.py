@@ -6,6 +6,7 @@ import hashlib
 import os
 import pwd
 import re
+import socket
 import subprocess
 import time
 
@@ -550,3 +551,30 @@ def test_user_certificates(pool, make_poolgate, tmp_path, untrust):
                     path + ".pub"], check=True, timeout=30, capture_output=True)
     assert login(path + "-cert.pub").returncode == 255
     assert "its CA is not trusted" in e.g.log()
+
+
+def test_login_grace_and_max_connections(pool, make_poolgate, tmp_path, untrust):
+    """A peer that never authenticates is cut after ssh.login_grace_ms; past
+    ssh.max_connections, new connections are closed at once."""
+    e = setup_env(pool, make_poolgate, tmp_path,
+                  ssh={"login_grace_ms": 1500, "max_connections": 1})
+    idle = socket.create_connection(("127.0.0.1", e.port), timeout=10)
+    try:
+        assert idle.recv(256).startswith(b"SSH-2.0-poolgate")
+        # The one slot is taken: a second connection is closed without a word.
+        second = socket.create_connection(("127.0.0.1", e.port), timeout=10)
+        assert second.recv(256) == b""
+        second.close()
+        # The idle peer is cut once the grace time is over.
+        t0 = time.monotonic()
+        while idle.recv(65536):
+            pass
+        assert time.monotonic() - t0 < 1.5 + SLACK
+    finally:
+        idle.close()
+    assert "login grace time (1500 ms) over" in e.g.log()
+    assert "refused: 1 connections open (ssh.max_connections)" in e.g.log()
+    P.poll(lambda: ssh_metric(e.g, "poolgate_ssh_connections_open") == 0, 10, 0.1, "closed")
+    assert ssh_metric(e.g, "poolgate_ssh_connections_rejected_total") == 1
+    r = run_ssh(e, "pgtest-alice", "echo ok")
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
