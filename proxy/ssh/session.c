@@ -177,8 +177,7 @@ struct wreq {
 	uv_write_t req;
 	struct sconn *c;
 	struct side *s;
-	size_t len;
-	uint8_t data[];
+	uint8_t *data;		/* the transport's output, taken over without a copy */
 };
 
 static size_t
@@ -212,6 +211,7 @@ on_write(uv_write_t *req, int status)
 	struct sconn *c = w->c;
 	struct side *s = w->s, *o = other(c, s);
 
+	free(w->data);
 	free(w);
 	if (status != 0 && status != UV_ECANCELED && c->phase != PH_CLOSING) {
 		LOG_INFO(c->prefix, "%s: write: %s", s->name, uv_strerror(status));
@@ -237,18 +237,17 @@ flush(struct sconn *c, struct side *s)
 		pg_buf_free(&out);
 		return;
 	}
-	if ((w = malloc(sizeof(*w) + out.len)) == NULL) {
+	if ((w = malloc(sizeof(*w))) == NULL) {
 		pg_buf_free(&out);
 		conn_close(c, "out of memory");
 		return;
 	}
 	w->c = c;
 	w->s = s;
-	w->len = out.len;
-	memcpy(w->data, out.p, out.len);
-	pg_buf_free(&out);
-	b = uv_buf_init((char *)w->data, (unsigned)w->len);
+	w->data = out.p;	/* owned by w from here on */
+	b = uv_buf_init((char *)w->data, (unsigned)out.len);
 	if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_write)) != 0) {
+		free(w->data);
 		free(w);
 		LOG_INFO(c->prefix, "%s: write: %s", s->name, uv_strerror(r));
 		if (c->phase != PH_CLOSING)
