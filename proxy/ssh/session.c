@@ -31,7 +31,7 @@
 #define SSH_MSG_GLOBAL_REQUEST 80
 #define SSH_MSG_REQUEST_FAILURE 82
 #define CLOSE_GRACE_MS 3000
-#define REKEY_CHECK_MS 60000
+#define REKEY_CHECK_MS 10000	/* the time-based rekey (1 hour) is checked this often */
 
 enum phase { PH_AUTH, PH_UPAUTH, PH_PIPE, PH_CLOSING };
 
@@ -531,7 +531,9 @@ open_pipe(struct sconn *c)
 	pins_touch(c->f->pins, c->user, pg_wall_ms());
 	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u)", c->user, c->inst->conf.id,
 	    c->inst_addr, c->inst_port);
+	/* From now on the timer drives the time-based rekeys of idle sessions (1 hour). */
 	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, on_timer, REKEY_CHECK_MS, 0);
 	flush(c, &c->down);
 }
 

@@ -578,3 +578,10 @@ def test_login_grace_and_max_connections(pool, make_poolgate, tmp_path, untrust)
     assert ssh_metric(e.g, "poolgate_ssh_connections_rejected_total") == 1
     r = run_ssh(e, "pgtest-alice", "echo ok")
     assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+
+
+def test_quiet_session_outlives_the_rekey_clock(ssh_env):
+    """A session with nothing to say for 12 s: the session timer (login grace before the pipe,
+    the time-based rekey check every 10 s after) fires in the pipe and changes nothing."""
+    r = run_ssh(ssh_env, "pgtest-alice", "sleep 12; echo done; exit 4", timeout=60)
+    assert (r.returncode, r.stdout) == (4, "done\n"), r.stderr
