@@ -868,3 +868,56 @@ out:
 	pg_buf_free(&blob);
 	return r;
 }
+
+int
+sshkey_write_private_pem(const struct sshkey *k, struct pg_buf *out)
+{
+	BIO *bio;
+	char *p;
+	long n;
+	int r = PG_ENOMEM;
+
+	if (!k->has_private)
+		return PG_EINVAL;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		return PG_ENOMEM;
+	if (PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) == 1 &&
+	    (n = BIO_get_mem_data(bio, &p)) > 0)
+		r = pg_buf_append(out, p, (size_t)n);
+	/* The memory BIO held the private key: wipe it before it goes back to the heap. */
+	if (BIO_get_mem_data(bio, &p) > 0)
+		OPENSSL_cleanse(p, (size_t)BIO_get_mem_data(bio, &p));
+	BIO_free(bio);
+	return r;
+}
+
+int
+sshkey_from_base64(const char *b64, size_t len, struct sshkey **out)
+{
+	uint8_t *blob;
+	int n, pad = 0, r;
+
+	if (len == 0 || len % 4 != 0 || len > 65536)
+		return PG_EPARSE;
+	for (size_t i = 0; i < len; i++) {
+		char ch = b64[i];
+
+		if (ch == '=' && i >= len - 2) {
+			pad++;
+			continue;
+		}
+		if (pad || !((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+			return PG_EPARSE;
+	}
+	if ((blob = malloc(len / 4 * 3 + 1)) == NULL)
+		return PG_ENOMEM;
+	n = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)len);
+	if (n < pad) {
+		free(blob);
+		return PG_EPARSE;
+	}
+	r = sshkey_from_blob((struct pg_slice){ blob, (size_t)(n - pad) }, out);
+	free(blob);
+	return r;
+}

@@ -85,6 +85,15 @@ int sshkey_generate_ed25519(struct sshkey **out);
 /* Appends "type base64(blob)[ comment]\n", one authorized_keys / .pub line. comment may be NULL. */
 int sshkey_write_public(const struct sshkey *k, const char *comment, struct pg_buf *out);
 
+/*
+ * Appends the private key as unencrypted PKCS#8 PEM (which sshkey_load_private reads back), for
+ * keys poolgate makes itself in state_dir. PG_EINVAL for a public-only key.
+ */
+int sshkey_write_private_pem(const struct sshkey *k, struct pg_buf *out);
+
+/* Parses the base64 blob of an authorized_keys / .pub line (len bytes, padded base64). */
+int sshkey_from_base64(const char *b64, size_t len, struct sshkey **out);
+
 /* Writes "SHA256:<base64, no padding>" as `ssh-keygen -lf` prints it; out has SSHKEY_FP_LEN bytes. */
 int sshkey_fingerprint(const struct sshkey *k, char *out, size_t outlen);
 

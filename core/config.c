@@ -566,6 +566,73 @@ parse_http(struct pctx *c, const cJSON *v, struct http_conf *h)
 	}
 }
 
+/* A %u pattern: "%u" and "%%" are the only escapes, and %u must appear (one file per user). */
+static void
+check_user_pattern(struct pctx *c, const char *kp, const char *pat)
+{
+	int has_u = 0;
+
+	if (c->failed || pat == NULL)
+		return;
+	for (const char *p = pat; *p != '\0'; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == 'u')
+			has_u = 1;
+		else if (p[1] != '%') {
+			fail(c, kp, "only %%u and %%%% may follow %% in the pattern");
+			return;
+		}
+		p++;
+	}
+	if (!has_u)
+		fail(c, kp, "must contain %%u (the user name)");
+}
+
+static void
+parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
+{
+	static const char *const keys[] = { "host_keys", "front_auth", "upstream_auth",
+		"known_hosts", "host_key_check", "max_auth_tries", "login_grace_ms",
+		"connect_timeout_ms", "max_connections", NULL };
+	static const char *const front_keys[] = { "authorized_keys", "trusted_user_ca_keys", NULL };
+	static const char *const up_keys[] = { "mode", "ca_key", "key", NULL };
+	static const char *const modes[] = { "certificate", "key", NULL };
+	static const char *const checks[] = { "known_hosts", "tofu", NULL };
+	const cJSON *o;
+	int e;
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "ssh", keys);
+	get_string_array_ex(c, v, "host_keys", "ssh", 1, &s->host_keys, &s->nhost_keys);
+	if ((o = get_object(c, v, "front_auth", "ssh")) != NULL) {
+		check_keys(c, o, "ssh.front_auth", front_keys);
+		get_string(c, o, "authorized_keys", "ssh.front_auth", 0, &s->authorized_keys);
+		check_user_pattern(c, "ssh.front_auth.authorized_keys", s->authorized_keys);
+		get_string(c, o, "trusted_user_ca_keys", "ssh.front_auth", 0,
+		    &s->trusted_user_ca_keys);
+	}
+	if ((o = get_object(c, v, "upstream_auth", "ssh")) != NULL) {
+		check_keys(c, o, "ssh.upstream_auth", up_keys);
+		e = (int)s->upstream_mode;
+		get_enum(c, o, "mode", "ssh.upstream_auth", modes, &e);
+		s->upstream_mode = (enum ssh_upstream_mode)e;
+		get_string(c, o, "ca_key", "ssh.upstream_auth", 0, &s->ca_key);
+		get_string(c, o, "key", "ssh.upstream_auth", 0, &s->upstream_key);
+		if (!c->failed && s->upstream_mode == SSH_UP_KEY && s->upstream_key == NULL)
+			fail(c, "ssh.upstream_auth.key", "required when mode is \"key\"");
+	}
+	get_string(c, v, "known_hosts", "ssh", 0, &s->known_hosts);
+	e = (int)s->host_key_check;
+	get_enum(c, v, "host_key_check", "ssh", checks, &e);
+	s->host_key_check = (enum ssh_hostkey_check)e;
+	get_uint(c, v, "max_auth_tries", "ssh", 1, 100, &s->max_auth_tries);
+	get_uint(c, v, "login_grace_ms", "ssh", 1000, 3600000, &s->login_grace_ms);
+	get_uint(c, v, "connect_timeout_ms", "ssh", 100, 600000, &s->connect_timeout_ms);
+	get_uint(c, v, "max_connections", "ssh", 1, 1000000, &s->max_connections);
+}
+
 static int
 config_defaults(struct pg_config *cfg)
 {
@@ -587,6 +654,12 @@ config_defaults(struct pg_config *cfg)
 	if (cfg->http.cookie_name == NULL || cfg->listen_https == NULL || cfg->listen_http == NULL ||
 	    (cfg->listen_https[0] = strdup("0.0.0.0:8443")) == NULL ||
 	    (cfg->listen_http[0] = strdup("0.0.0.0:8080")) == NULL)
+		return PG_ENOMEM;
+	cfg->ssh = (struct ssh_conf){ .max_auth_tries = 6, .login_grace_ms = 120000,
+		.connect_timeout_ms = 10000, .max_connections = 10000 };
+	cfg->nlisten_ssh = 1;
+	if ((cfg->listen_ssh = calloc(1, sizeof(char *))) == NULL ||
+	    (cfg->listen_ssh[0] = strdup("0.0.0.0:2222")) == NULL)
 		return PG_ENOMEM;
 	cfg->admin_max_connections = 64;
 	cfg->admin_request_timeout_ms = 10000;
@@ -619,8 +692,8 @@ static void
 parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
-		"health", "admin", "tls", "http", NULL };
-	static const char *const listen_keys[] = { "admin", "https", "http", NULL };
+		"health", "admin", "tls", "http", "ssh", NULL };
+	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
 	static const char *const admin_keys[] = { "max_connections", "request_timeout_ms", NULL };
@@ -638,11 +711,13 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 	if ((v = get_object(c, root, "listen", "")) != NULL) {
 		check_keys(c, v, "listen", listen_keys);
 		get_listen(c, v, "admin", 0, &cfg->listen_admin, &cfg->nlisten_admin);
+		get_listen(c, v, "ssh", 1, &cfg->listen_ssh, &cfg->nlisten_ssh);
 		get_listen(c, v, "https", 1, &cfg->listen_https, &cfg->nlisten_https);
 		get_listen(c, v, "http", 1, &cfg->listen_http, &cfg->nlisten_http);
 	}
 	parse_tls(c, get_object(c, root, "tls", ""), cfg);
 	parse_http(c, get_object(c, root, "http", ""), &cfg->http);
+	parse_ssh(c, get_object(c, root, "ssh", ""), &cfg->ssh);
 	get_string(c, root, "state_dir", "", 0, &cfg->state_dir);
 	if ((v = get_object(c, root, "log", "")) != NULL) {
 		check_keys(c, v, "log", log_keys);
@@ -883,6 +958,17 @@ pg_config_free(struct pg_config *c)
 {
 	if (c == NULL)
 		return;
+	for (size_t i = 0; i < c->nlisten_ssh; i++)
+		free(c->listen_ssh[i]);
+	free(c->listen_ssh);
+	for (size_t i = 0; i < c->ssh.nhost_keys; i++)
+		free(c->ssh.host_keys[i]);
+	free(c->ssh.host_keys);
+	free(c->ssh.authorized_keys);
+	free(c->ssh.trusted_user_ca_keys);
+	free(c->ssh.ca_key);
+	free(c->ssh.upstream_key);
+	free(c->ssh.known_hosts);
 	for (size_t i = 0; i < c->nlisten_admin; i++)
 		free(c->listen_admin[i]);
 	free(c->listen_admin);

@@ -65,7 +65,30 @@ struct http_conf {
 	uint32_t cookie_ttl_s;
 };
 
+enum ssh_upstream_mode { SSH_UP_CERTIFICATE, SSH_UP_KEY };
+enum ssh_hostkey_check { SSH_HKC_KNOWN_HOSTS, SSH_HKC_TOFU };
+
+/* The SSH front door (proxy/ssh). Paths are NULL when unset; docs/config.md says what then. */
+struct ssh_conf {
+	char **host_keys;		/* private key files; none: state_dir/ssh_host_ed25519_key */
+	size_t nhost_keys;
+	char *authorized_keys;		/* path pattern, %u = user name, %% = % */
+	char *trusted_user_ca_keys;	/* CA public keys whose user certificates log in */
+	enum ssh_upstream_mode upstream_mode;
+	char *ca_key;			/* pool user CA; none: state_dir/user_ca_ed25519 */
+	char *upstream_key;		/* mode "key": the private key poolgate logs in with */
+	char *known_hosts;		/* instances' host keys (OpenSSH known_hosts format) */
+	enum ssh_hostkey_check host_key_check;
+	uint32_t max_auth_tries;
+	uint32_t login_grace_ms;
+	uint32_t connect_timeout_ms;	/* to an instance's sshd, up to its ident + kex */
+	uint32_t max_connections;
+};
+
 struct pg_config {
+	char **listen_ssh;	/* empty when the SSH front door is off */
+	size_t nlisten_ssh;
+	struct ssh_conf ssh;
 	char **listen_admin;	/* "ip:port" strings */
 	size_t nlisten_admin;
 	char **listen_https;	/* empty when the HTTPS front door is off */

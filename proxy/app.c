@@ -12,6 +12,7 @@
 #include "proxy/http/affinity.h"
 #include "proxy/http/front.h"
 #include "proxy/http/route.h"
+#include "proxy/ssh/front.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -32,11 +33,26 @@ struct app {
 	struct affinity_key *cookie_key;
 	struct router *router;
 	struct http_front *front;	/* NULL when no https/http listener is configured */
+	struct ssh_front *ssh;		/* NULL when no ssh listener is configured */
 	struct ops_env env;
 	uv_signal_t sigterm, sigint, sighup;
 	int stopping;
 	int reloading, reload_again;
 };
+
+/* /metrics: each front door that runs appends its families. */
+static int
+render_front_metrics(void *arg, struct pg_buf *out)
+{
+	struct app *a = arg;
+	int r;
+
+	if (a->front != NULL && (r = front_render_metrics(a->front, out)) != 0)
+		return r;
+	if (a->ssh != NULL && (r = ssh_front_render_metrics(a->ssh, out)) != 0)
+		return r;
+	return 0;
+}
 
 static void
 apply_logging(const struct pg_config *cfg)
@@ -137,10 +153,13 @@ apply_reload(struct app *a, struct pg_config *nc)
 
 	if (!same_list(nc->listen_admin, nc->nlisten_admin, old->listen_admin, old->nlisten_admin) ||
 	    !same_list(nc->listen_https, nc->nlisten_https, old->listen_https, old->nlisten_https) ||
-	    !same_list(nc->listen_http, nc->nlisten_http, old->listen_http, old->nlisten_http))
+	    !same_list(nc->listen_http, nc->nlisten_http, old->listen_http, old->nlisten_http) ||
+	    !same_list(nc->listen_ssh, nc->nlisten_ssh, old->listen_ssh, old->nlisten_ssh))
 		LOG_WARN("reload", "listen changed: new listener addresses take effect at restart");
 	if (a->front != NULL && front_reload(a->front, nc, err, sizeof(err)) != 0)
 		LOG_ERR("reload", "certificates not reloaded, the old ones stay: %s", err);
+	if (a->ssh != NULL && ssh_front_reload(a->ssh, nc, err, sizeof(err)) != 0)
+		LOG_ERR("reload", "ssh settings not applied: %s", err);
 	if (a->router != NULL)
 		route_set_cookie(a->router, nc->http.cookie_name, nc->http.cookie_ttl_s);
 	if (strcmp(nc->state_dir, old->state_dir) != 0)
@@ -237,6 +256,8 @@ shutdown_app(struct app *a, const char *why)
 	a->ops = NULL;
 	front_stop(a->front);
 	a->front = NULL;
+	ssh_front_stop(a->ssh);
+	a->ssh = NULL;
 	a->env.extra_metrics = NULL;
 	reg_remove_hooks(a->reg, a);
 	discovery_stop(a->discovery);
@@ -332,9 +353,26 @@ app_run(const char *config_path)
 			goto drain;
 		}
 	}
-	if (a.front != NULL) {
-		a.env.extra_metrics = front_render_metrics;
-		a.env.extra_arg = a.front;
+	if (a.cfg->nlisten_ssh > 0) {
+		err[0] = '\0';
+		if ((r = ssh_front_start(&a.loop, a.cfg, a.reg, a.pins, &a.ssh, err,
+		    sizeof(err))) != 0) {
+			LOG_ERR("main", "cannot start: %s", err);
+			fprintf(stderr, "poolgate: cannot start: %s\n", err);
+			front_stop(a.front);
+			a.front = NULL;
+			reg_remove_hooks(a.reg, &a);
+			ops_stop(a.ops);
+			a.ops = NULL;
+			prober_stop(a.prober);
+			a.prober = NULL;
+			code = PG_EXIT_RUNTIME;
+			goto drain;
+		}
+	}
+	if (a.front != NULL || a.ssh != NULL) {
+		a.env.extra_metrics = render_front_metrics;
+		a.env.extra_arg = &a;
 	}
 	start_discovery(&a, a.cfg);
 	uv_signal_init(&a.loop, &a.sigterm);

@@ -1007,3 +1007,9 @@ ssh_transport_strict(const struct ssh_transport *t)
 {
 	return t->strict;
 }
+
+size_t
+ssh_transport_queued(const struct ssh_transport *t)
+{
+	return t->queue.len;
+}

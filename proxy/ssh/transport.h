@@ -150,6 +150,8 @@ const char *ssh_transport_server_sig_algs(const struct ssh_transport *t);
 struct pg_slice ssh_transport_session_id(const struct ssh_transport *t);
 /* The sequence number of the payload next_payload returned last (for SSH_MSG_UNIMPLEMENTED). */
 uint32_t ssh_transport_last_seq(const struct ssh_transport *t);
+/* Bytes of caller payloads waiting out a key exchange (bounded by SSH_TRANSPORT_MAX_QUEUE). */
+size_t ssh_transport_queued(const struct ssh_transport *t);
 /* 1 if strict kex is in force. */
 int ssh_transport_strict(const struct ssh_transport *t);
 

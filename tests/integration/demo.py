@@ -14,6 +14,7 @@ Ctrl-C (SIGINT), SIGTERM or any error.
 import argparse
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -42,6 +43,37 @@ def say(msg):
     print("demo: " + msg, flush=True)
 
 
+def setup_ssh(d, pool, user):
+    """The SSH side of the demo: a user with a key, the pool user CA the demo sshd trust, and
+    the instances' host keys for poolgate. Returns (the `ssh` config object, the key's path)."""
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", user], check=True, timeout=30)
+        # Not locked ("!"), or sshd without PAM refuses it whatever the key.
+        subprocess.run(["usermod", "-p", "*", user], check=True, timeout=30)
+    key = os.path.join(d, "id_" + user)
+    ca = os.path.join(d, "pool_user_ca")
+    for path, comment in ((key, user + "@poolgate-demo"), (ca, "poolgate demo user CA")):
+        if not os.path.exists(path):
+            subprocess.run([P.SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                            "-f", path], check=True, timeout=30)
+    homes = os.path.join(d, "homes")
+    os.makedirs(os.path.join(homes, user), exist_ok=True)
+    with open(key + ".pub") as f, open(os.path.join(homes, user, "authorized_keys"), "w") as out:
+        out.write(f.read())
+    with open(ca + ".pub") as f:
+        ca_line = f.read()
+    kh = os.path.join(d, "instances_known_hosts")
+    with open(kh, "w") as f:
+        for inst in pool:
+            inst.sshd.trust_user_ca(ca_line)
+            f.write(inst.sshd.host_key_line() + "\n")
+    return ({"front_auth": {"authorized_keys": os.path.join(homes, "%u", "authorized_keys")},
+             "upstream_auth": {"mode": "certificate", "ca_key": ca},
+             "known_hosts": kh}, key)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=P.poolgate_bin(), help="poolgate binary")
@@ -49,6 +81,9 @@ def main():
     ap.add_argument("--https", default="127.0.0.1:8443", help="https listen address (browsers)")
     ap.add_argument("--http", default="127.0.0.1:8080",
                     help="plain http listen address (redirects to https)")
+    ap.add_argument("--ssh", default="127.0.0.1:2222", help="ssh listen address (users' ssh)")
+    ap.add_argument("--ssh-user", default="pgdemo",
+                    help="the demo's ssh user (created with useradd if missing)")
     ap.add_argument("--dir", default=os.path.join(P.REPO, ".demo"), help="demo state directory")
     args = ap.parse_args()
 
@@ -64,7 +99,7 @@ def main():
             for port in (s["ssh_port"], s["http_port"], s["hub_port"], s["api_port"])
             if P.port_open(s["ip"], port, 0.3)]
     admin_host, admin_port = args.admin.rsplit(":", 1)
-    for listen in (args.admin, args.https, args.http):
+    for listen in (args.admin, args.https, args.http, args.ssh):
         host, port = listen.rsplit(":", 1)
         if P.port_open(host, int(port), 0.3):
             busy.append(listen)
@@ -84,6 +119,7 @@ def main():
     try:
         say("starting sshd and JupyterHub on 127.0.0.2 and 127.0.0.3 (logs in %s/pool)" % d)
         pool.start()
+        ssh_cfg, ssh_key = setup_ssh(d, pool, args.ssh_user)
         cfg_path = os.path.join(d, "poolgate.json")
         disc_path = os.path.join(d, "instances.json")
         if not os.path.exists(disc_path):
@@ -92,7 +128,9 @@ def main():
         cfg = {
             # No tls.certificates: poolgate makes a self-signed certificate in state_dir/tls
             # on first start and serves it from then on.
-            "listen": {"admin": [args.admin], "https": [args.https], "http": [args.http]},
+            "listen": {"admin": [args.admin], "https": [args.https], "http": [args.http],
+                       "ssh": [args.ssh]},
+            "ssh": ssh_cfg,
             "state_dir": os.path.join(d, "state"),
             "log": {"level": "info", "format": "text"},
             "instances": [inst.config() for inst in pool],
@@ -139,6 +177,9 @@ def main():
    curl %s/metrics     Prometheus metrics
    curl %s/healthz     200 while poolgate runs
 
+ ssh -i %s -p %s %s@%s 'hostname -I; echo $SSH_CONNECTION'
+   lands on the same instance every time (scp, sftp, -L, -A work too)
+
  Instances (real sshd + JupyterHub):
 %s
  Certificate: %s/state/tls/selfsigned.crt
@@ -148,6 +189,7 @@ def main():
              and watch demo-1 go down on /status within about 6 s
 ==============================================================================
 """ % (gate.pid, args.https, args.http, base, base, base, base,
+            ssh_key, args.ssh.rsplit(":", 1)[1], args.ssh_user, args.ssh.rsplit(":", 1)[0],
             "\n".join("   %s  %s  ssh -p %d, JupyterHub http://%s:%d/"
                       % (i.id, i.ip, i.ssh_port, i.ip, i.http_port) for i in pool),
             d, cfg_path, gate.pid, disc_path, pool[0].sshd.proc.pid), flush=True)

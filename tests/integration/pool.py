@@ -235,6 +235,10 @@ class Sshd:
         # find one instance's sshd with `pkill -f 'sshd.*127.0.0.2'` (README, demo).
         self.config = os.path.join(workdir, "sshd_config-%s-%d" % (ip, port))
         self.log_path = os.path.join(workdir, "sshd.log")
+        # TrustedUserCAKeys: tests of the SSH front door write poolgate's user CA line here
+        # (sshd reads the file at each login, so no restart); empty, it trusts nobody. No
+        # AuthorizedPrincipalsFile: a certificate's principal must be the user name.
+        self.trusted_ca_file = os.path.join(workdir, "trusted_user_ca_keys")
         self.proc = None
         self.ident = None
         self.paused = False
@@ -242,6 +246,8 @@ class Sshd:
     def _prepare(self):
         become_subreaper()
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
+        if not os.path.exists(self.trusted_ca_file):
+            open(self.trusted_ca_file, "a").close()
         if not os.path.exists(self.host_key):
             subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C",
                             "poolgate-test-%s" % self.ip, "-f", self.host_key],
@@ -257,6 +263,7 @@ class Sshd:
                 "KbdInteractiveAuthentication no",
                 "PubkeyAuthentication yes",
                 "AuthorizedKeysFile %s" % os.path.join(self.dir, "authorized_keys"),
+                "TrustedUserCAKeys %s" % self.trusted_ca_file,
                 "StrictModes no",
                 "LogLevel VERBOSE",
                 # Health probes open and drop connections all the time; keep preauth children short.
@@ -269,6 +276,17 @@ class Sshd:
                            timeout=30)
         if r.returncode != 0:
             raise PeerError("sshd -t rejected %s: %s" % (self.config, r.stderr.strip()))
+
+    def trust_user_ca(self, pub_line):
+        """Makes this sshd accept user certificates signed by the CA of pub_line."""
+        with open(self.trusted_ca_file, "w") as f:
+            f.write(pub_line.strip() + "\n")
+
+    def host_key_line(self):
+        """This sshd's host key as a known_hosts entry: "[ip]:port type base64"."""
+        with open(self.host_key + ".pub") as f:
+            t, b64 = f.read().split()[:2]
+        return "[%s]:%d %s %s" % (self.ip, self.port, t, b64)
 
     def start(self, timeout=15.0):
         if self.running():
@@ -656,7 +674,7 @@ class Poolgate:
             # The front doors default to 0.0.0.0 ports (DESIGN.md); tests that want them say so
             # through `extra`, the others turn them off so parallel poolgates never clash.
             "listen": {"admin": ["%s:%d" % (self.admin_host, self.admin_port)],
-                       "https": [], "http": []},
+                       "ssh": [], "https": [], "http": []},
             "state_dir": self.state_dir,
             "log": {"level": log_level, "format": "text"},
             "instances": list(instances),

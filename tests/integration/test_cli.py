@@ -16,7 +16,7 @@ import pool as P
 
 def base_config(tmp_path):
     return {
-        "listen": {"admin": ["127.0.0.1:19090"], "https": [], "http": []},
+        "listen": {"admin": ["127.0.0.1:19090"], "ssh": [], "https": [], "http": []},
         "state_dir": str(tmp_path / "state"),
         "log": {"level": "debug", "format": "text"},
         "instances": [
@@ -104,8 +104,8 @@ INVALID = [
     ("jitter over 50", _set(["health", "jitter_pct"])(51), "health.jitter_pct"),
     ("poll_ms below 100", _set(["discovery", "poll_ms"])(50), "discovery.poll_ms"),
     ("log level unknown", _set(["log", "level"])("loud"), "log.level"),
-    ("ssh listener not yet supported", _set(["listen", "ssh"])(["0.0.0.0:2222"]),
-     "listen.ssh"),
+    ("ssh listener garbage", _set(["listen", "ssh"])(["ssh.example:22"]), "listen.ssh[0]"),
+    ("ssh key unknown", _set(["ssh"])({"hostkey": "/k"}), "ssh.hostkey"),
 ]
 
 

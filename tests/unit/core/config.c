@@ -285,7 +285,71 @@ static const struct err_case config_errors[] = {
 	{ "label value not a string", "{\"instances\": [" INST_A ", \"labels\": {\"n\": 1}}]}", 0,
 	  "instances[0].labels.n: expected a string" },
 	{ "discovery without file", "{\"discovery\": {\"poll_ms\": 500}}", 0, "discovery.file: required" },
+	{ "ssh unknown key", "{\"ssh\": {\"hostkeys\": []}}", 0, "ssh.hostkeys: unknown key" },
+	{ "ssh listener bad", "{\"listen\": {\"ssh\": [\"x:22\"]}}", 0, "listen.ssh[0]: expected" },
+	{ "ssh pattern without %u", "{\"ssh\": {\"front_auth\": {\"authorized_keys\": \"/a/b\"}}}", 0,
+	  "ssh.front_auth.authorized_keys: must contain %u" },
+	{ "ssh pattern bad escape", "{\"ssh\": {\"front_auth\": {\"authorized_keys\": \"/%h/%u\"}}}",
+	  0, "ssh.front_auth.authorized_keys: only %u and %% may follow %" },
+	{ "ssh front_auth unknown", "{\"ssh\": {\"front_auth\": {\"methods\": []}}}", 0,
+	  "ssh.front_auth.methods: unknown key" },
+	{ "ssh bad mode", "{\"ssh\": {\"upstream_auth\": {\"mode\": \"password\"}}}", 0,
+	  "ssh.upstream_auth.mode: expected one of \"certificate\", \"key\"" },
+	{ "ssh key mode without key", "{\"ssh\": {\"upstream_auth\": {\"mode\": \"key\"}}}", 0,
+	  "ssh.upstream_auth.key: required when mode is \"key\"" },
+	{ "ssh bad check", "{\"ssh\": {\"host_key_check\": \"none\"}}", 0,
+	  "ssh.host_key_check: expected one of \"known_hosts\", \"tofu\"" },
+	{ "ssh max_auth_tries 0", "{\"ssh\": {\"max_auth_tries\": 0}}", 0,
+	  "ssh.max_auth_tries: expected an integer in 1..100" },
+	{ "ssh grace too short", "{\"ssh\": {\"login_grace_ms\": 5}}", 0,
+	  "ssh.login_grace_ms: expected an integer in 1000..3600000" },
+	{ "ssh host_keys not strings", "{\"ssh\": {\"host_keys\": [1]}}", 0,
+	  "ssh.host_keys[0]: expected a non-empty string" },
 };
+
+static void
+test_ssh_defaults(void **state)
+{
+	struct pg_config *cfg = parse_ok("{}");
+
+	assert_int_equal(cfg->nlisten_ssh, 1);
+	assert_string_equal(cfg->listen_ssh[0], "0.0.0.0:2222");
+	assert_int_equal(cfg->ssh.nhost_keys, 0);
+	assert_null(cfg->ssh.authorized_keys);
+	assert_int_equal(cfg->ssh.upstream_mode, SSH_UP_CERTIFICATE);
+	assert_null(cfg->ssh.ca_key);
+	assert_null(cfg->ssh.known_hosts);
+	assert_int_equal(cfg->ssh.host_key_check, SSH_HKC_KNOWN_HOSTS);
+	assert_int_equal(cfg->ssh.max_auth_tries, 6);
+	assert_int_equal(cfg->ssh.login_grace_ms, 120000);
+	pg_config_free(cfg);
+}
+
+static void
+test_ssh_full(void **state)
+{
+	struct pg_config *cfg = parse_ok("{\"listen\": {\"ssh\": []}, \"ssh\": {"
+	    "\"host_keys\": [\"/k1\", \"/k2\"],"
+	    "\"front_auth\": {\"authorized_keys\": \"/home/%u/.ssh/authorized_keys\","
+	    " \"trusted_user_ca_keys\": \"/etc/pg/user_ca.pub\"},"
+	    "\"upstream_auth\": {\"mode\": \"key\", \"key\": \"/up\", \"ca_key\": \"/ca\"},"
+	    "\"known_hosts\": \"/kh\", \"host_key_check\": \"tofu\", \"max_auth_tries\": 3,"
+	    "\"login_grace_ms\": 5000}}");
+
+	assert_int_equal(cfg->nlisten_ssh, 0);
+	assert_int_equal(cfg->ssh.nhost_keys, 2);
+	assert_string_equal(cfg->ssh.host_keys[1], "/k2");
+	assert_string_equal(cfg->ssh.authorized_keys, "/home/%u/.ssh/authorized_keys");
+	assert_string_equal(cfg->ssh.trusted_user_ca_keys, "/etc/pg/user_ca.pub");
+	assert_int_equal(cfg->ssh.upstream_mode, SSH_UP_KEY);
+	assert_string_equal(cfg->ssh.upstream_key, "/up");
+	assert_string_equal(cfg->ssh.ca_key, "/ca");
+	assert_string_equal(cfg->ssh.known_hosts, "/kh");
+	assert_int_equal(cfg->ssh.host_key_check, SSH_HKC_TOFU);
+	assert_int_equal(cfg->ssh.max_auth_tries, 3);
+	assert_int_equal(cfg->ssh.login_grace_ms, 5000);
+	pg_config_free(cfg);
+}
 
 static void
 run_error_case(const struct err_case *ec)
@@ -498,6 +562,8 @@ main(void)
 		cmocka_unit_test(test_ipv6_admin_listener),
 		cmocka_unit_test(test_limits_inclusive),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_ssh_defaults),
+		cmocka_unit_test(test_ssh_full),
 		cmocka_unit_test(test_error_truncated),
 		cmocka_unit_test(test_discovery_valid),
 		cmocka_unit_test(test_discovery_empty),

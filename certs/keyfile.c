@@ -1,0 +1,87 @@
+#include "certs/keyfile.h"
+#include "core/err.h"
+
+#include <openssl/crypto.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+write_new(const char *path, const struct sshkey *k, char *err, size_t errlen)
+{
+	char tmp[4096];
+	struct pg_buf pem;
+	int fd, r = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return PG_EINVAL;
+	}
+	pg_buf_init(&pem, 65536);
+	if ((r = sshkey_write_private_pem(k, &pem)) != 0) {
+		snprintf(err, errlen, "%s: cannot encode the new key", path);
+		goto out;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		r = PG_EIO;
+		goto out;
+	}
+	if (write(fd, pem.p, pem.len) != (ssize_t)pem.len || fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: write: %s", tmp, strerror(errno));
+		r = PG_EIO;
+	}
+	close(fd);
+	/* link() fails with EEXIST if another process won the race: then its key is the key. */
+	if (r == 0 && link(tmp, path) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		r = PG_EIO;
+	}
+	unlink(tmp);
+out:
+	if (pem.p != NULL)
+		OPENSSL_cleanse(pem.p, pem.cap);
+	pg_buf_free(&pem);
+	return r;
+}
+
+int
+keyfile_load_or_create(const char *path, struct sshkey **out, int *created, char *err,
+    size_t errlen)
+{
+	struct sshkey *k = NULL;
+	struct stat st;
+	int r;
+
+	*created = 0;
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return PG_EIO;
+		}
+		if ((r = sshkey_generate_ed25519(&k)) != 0) {
+			snprintf(err, errlen, "%s: cannot generate a key", path);
+			return r;
+		}
+		r = write_new(path, k, err, errlen);
+		sshkey_free(k);
+		if (r != 0)
+			return r;
+		*created = 1;
+		if (stat(path, &st) != 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return PG_EIO;
+		}
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "%s: group or others have access (mode %03o); chmod 600 it",
+		    path, (unsigned)(st.st_mode & 0777));
+		return PG_EINVAL;
+	}
+	return sshkey_load_private(path, out, err, errlen);
+}

@@ -1,0 +1,973 @@
+/*
+ * One SSH session: a user's connection (server-role transport, "down") and, from the first
+ * userauth request on, a connection to the user's instance (client-role transport, "up").
+ *
+ * Phases (set_phase() is the one place they change):
+ *	AUTH     the user authenticates with us; the upstream connects and exchanges keys meanwhile
+ *	UPAUTH   the user proved a key; we log in upstream with a certificate signed on the spot
+ *	PIPE     both sides authenticated: messages 80..127 cross unchanged (but hostkeys-*)
+ *	CLOSING  DISCONNECTs are queued; sockets shut down after their writes, then close
+ *
+ * One struct owns both sockets and the timer; it is freed in the last close callback. Callbacks
+ * that may close the session only mark it (phase CLOSING); memory goes later.
+ */
+#include "proxy/ssh/front_int.h"
+#include "proxy/ssh/auth.h"
+#include "proxy/ssh/transport.h"
+#include "backends/placement.h"
+#include "certs/authkeys.h"
+#include "certs/usercert.h"
+#include "core/addr.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/sshwire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SSH_MSG_GLOBAL_REQUEST 80
+#define SSH_MSG_REQUEST_FAILURE 82
+#define CLOSE_GRACE_MS 3000
+#define REKEY_CHECK_MS 10000	/* the time-based rekey (1 hour) is checked this often */
+
+enum phase { PH_AUTH, PH_UPAUTH, PH_PIPE, PH_CLOSING };
+
+static const char *const phase_names[] = { "auth", "upauth", "pipe", "closing" };
+
+struct side {
+	uv_tcp_t tcp;
+	uv_shutdown_t shutdown;
+	struct ssh_transport *t;
+	int inited;		/* tcp initialised: must be closed */
+	int connected;
+	int closing;		/* uv_close called */
+	int paused;		/* reading stopped by flow control */
+	int held;		/* reading stopped while the user's keys are read */
+	int reading;
+	const char *name;	/* "user", "instance" */
+};
+
+struct sconn {
+	struct ssh_front *f;
+	struct sconn *next, **pprev;
+	uint64_t id;
+	char prefix[128];
+	char peer[PG_ADDRSTRLEN];
+	struct side down, up;
+	uv_timer_t timer;
+	uv_connect_t connect;
+	int pending_closes;
+	enum phase phase;
+	struct auth_server *auth;
+	char user[AUTHKEYS_USER_MAX + 1];
+	struct instance *inst;		/* referenced */
+	char inst_addr[64];
+	uint16_t inst_port;
+	const char *hostkey_why;	/* static: why the instance's host key was refused */
+	int user_ok;
+	int timer_closing;
+	uint64_t grace_end_ms;		/* uv_now() at accept + login_grace_ms */
+	uint64_t up_end_ms;		/* the instance must have exchanged keys by then; 0: none */
+	/*
+	 * The user's authorized_keys, read once off the loop (uv_queue_work) at the first userauth
+	 * request; that request waits in `first` meanwhile, and nothing more is read from the user.
+	 */
+	enum { KEYS_NONE, KEYS_READING, KEYS_READY } keys_state;
+	uv_work_t keys_work;
+	char keys_path[4096];
+	struct pg_buf keys;
+	int keys_status;
+	struct pg_buf first;
+};
+
+static void conn_close(struct sconn *c, const char *why);
+static void flush(struct sconn *c, struct side *s);
+static void on_timer(uv_timer_t *t);
+
+static void
+upstream_failed(struct sconn *c, const char *why)
+{
+	c->f->stats.upstream_errors++;
+	conn_close(c, why);
+}
+
+static void
+set_phase(struct sconn *c, enum phase p)
+{
+	if (c->phase == p)
+		return;
+	LOG_DEBUG(c->prefix, "phase %s -> %s", phase_names[c->phase], phase_names[p]);
+	c->phase = p;
+}
+
+static struct side *
+other(struct sconn *c, struct side *s)
+{
+	return s == &c->down ? &c->up : &c->down;
+}
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void
+close_timer(struct sconn *c)
+{
+	if (c->timer_closing)
+		return;
+	c->timer_closing = 1;
+	c->pending_closes++;
+	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static int
+side_gone(const struct side *s)
+{
+	return !s->inited || s->closing;
+}
+
+static void
+maybe_free(struct sconn *c)
+{
+	struct ssh_front *f = c->f;
+
+	/* Both sockets closed: the timer (close grace) has nothing left to guard. */
+	if (c->phase == PH_CLOSING && side_gone(&c->down) && side_gone(&c->up))
+		close_timer(c);
+	if (c->pending_closes > 0 || !c->timer_closing)
+		return;
+	if (c->next != NULL)
+		c->next->pprev = c->pprev;
+	*c->pprev = c->next;
+	f->nconns--;
+	ssh_transport_free(c->down.t);
+	ssh_transport_free(c->up.t);
+	pg_buf_free(&c->keys);
+	pg_buf_free(&c->first);
+	auth_server_free(c->auth);
+	if (c->inst != NULL)
+		inst_unref(c->inst);
+	free(c);
+	ssh_front_maybe_free(f);
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct sconn *c = h->data;
+
+	c->pending_closes--;
+	maybe_free(c);
+}
+
+static void
+close_side(struct sconn *c, struct side *s)
+{
+	if (!s->inited || s->closing)
+		return;
+	s->closing = 1;
+	c->pending_closes++;
+	uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+}
+
+/* ---- writing ---- */
+
+struct wreq {
+	uv_write_t req;
+	struct sconn *c;
+	struct side *s;
+	uint8_t *data;		/* the transport's output, taken over without a copy */
+};
+
+static size_t
+queued(struct side *s)
+{
+	return (s->inited ? s->tcp.write_queue_size : 0) + (s->t ? ssh_transport_queued(s->t) : 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
+static void
+resume(struct sconn *c, struct side *s)
+{
+	int r;
+
+	if (!s->paused || s->closing || c->phase == PH_CLOSING)
+		return;
+	s->paused = 0;
+	if (s->held)
+		return;
+	LOG_DEBUG(c->prefix, "%s: reading again", s->name);
+	if (s->reading && (r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read)) != 0)
+		conn_close(c, "connection lost");
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct sconn *c = w->c;
+	struct side *s = w->s, *o = other(c, s);
+
+	free(w->data);
+	free(w);
+	if (status != 0 && status != UV_ECANCELED && c->phase != PH_CLOSING) {
+		LOG_INFO(c->prefix, "%s: write: %s", s->name, uv_strerror(status));
+		conn_close(c, "connection lost");
+		return;
+	}
+	if (o->paused && queued(s) < SSHF_QUEUE_LOW)
+		resume(c, o);
+}
+
+static void
+flush(struct sconn *c, struct side *s)
+{
+	struct pg_buf out;
+	struct wreq *w;
+	uv_buf_t b;
+	int r;
+
+	if (s->t == NULL || !s->connected || s->closing)
+		return;
+	pg_buf_init(&out, 64 * 1024 * 1024);
+	if ((r = ssh_transport_take_output(s->t, &out)) != 0 || out.len == 0) {
+		pg_buf_free(&out);
+		return;
+	}
+	if ((w = malloc(sizeof(*w))) == NULL) {
+		pg_buf_free(&out);
+		conn_close(c, "out of memory");
+		return;
+	}
+	w->c = c;
+	w->s = s;
+	w->data = out.p;	/* owned by w from here on */
+	b = uv_buf_init((char *)w->data, (unsigned)out.len);
+	if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_write)) != 0) {
+		free(w->data);
+		free(w);
+		LOG_INFO(c->prefix, "%s: write: %s", s->name, uv_strerror(r));
+		if (c->phase != PH_CLOSING)
+			conn_close(c, "connection lost");
+	}
+}
+
+/* Stop reading from src while its messages pile up towards dst. */
+static void
+backpressure(struct sconn *c, struct side *src, struct side *dst)
+{
+	if (src->paused || queued(dst) < SSHF_QUEUE_HIGH)
+		return;
+	src->paused = 1;
+	LOG_DEBUG(c->prefix, "%s: %zu bytes queued towards %s, reading paused", src->name,
+	    queued(dst), dst->name);
+	if (src->inited && !src->closing)
+		uv_read_stop((uv_stream_t *)&src->tcp);
+}
+
+/* ---- closing ---- */
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct side *s = req->data;
+	struct sconn *c = s->tcp.data;
+
+	(void)status;
+	close_side(c, s);
+}
+
+static void
+shut_side(struct sconn *c, struct side *s, const char *why)
+{
+	if (!s->inited || s->closing)
+		return;
+	if (!s->connected) {
+		close_side(c, s);	/* a pending connect is cancelled */
+		return;
+	}
+	if (s->t != NULL) {
+		enum ssh_tstate st = ssh_transport_state(s->t);
+
+		if (st != SSH_T_CLOSED && st != SSH_T_FAILED)
+			ssh_transport_disconnect(s->t, SSH_DISCONNECT_BY_APPLICATION, why);
+		flush(c, s);
+	}
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	s->shutdown.data = s;
+	if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp, on_shutdown) != 0)
+		close_side(c, s);
+}
+
+static void
+on_close_timeout(uv_timer_t *t)
+{
+	struct sconn *c = t->data;
+
+	close_side(c, &c->down);
+	close_side(c, &c->up);
+	close_timer(c);
+}
+
+/* The one way a session ends: both sides get a DISCONNECT naming why, then close. */
+static void
+conn_close(struct sconn *c, const char *why)
+{
+	if (c->phase == PH_CLOSING)
+		return;
+	LOG_INFO(c->prefix, "closing: %s", why);
+	set_phase(c, PH_CLOSING);
+	shut_side(c, &c->down, why);
+	shut_side(c, &c->up, why);
+	/* Sockets whose peer does not read get CLOSE_GRACE_MS, then are closed anyway. */
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, on_close_timeout, CLOSE_GRACE_MS, 0);
+}
+
+void
+session_close_all(struct ssh_front *f)
+{
+	for (struct sconn *c = f->conns; c != NULL; c = c->next)
+		conn_close(c, "poolgate is shutting down");
+}
+
+/* ---- upstream ---- */
+
+static int
+verify_hostkey(void *arg, const struct sshkey *key)
+{
+	struct sconn *c = arg;
+
+	return sshf_check_hostkey(c->f, c->inst->conf.id, c->inst_addr, c->inst_port, key,
+	    &c->hostkey_why, c->prefix);
+}
+
+static void
+on_connect(uv_connect_t *req, int status)
+{
+	struct sconn *c = req->data;
+	struct ssh_transport_config tc = { .role = SSH_ROLE_CLIENT, .log_prefix = c->prefix,
+		.verify_hostkey = verify_hostkey, .verify_arg = c };
+	int r;
+
+	if (status == UV_ECANCELED || c->phase == PH_CLOSING)
+		return;
+	if (status != 0) {
+		LOG_NOTICE(c->prefix, "instance %s (%s:%u): connect: %s", c->inst->conf.id,
+		    c->inst_addr, c->inst_port, uv_strerror(status));
+		upstream_failed(c, "the instance cannot be reached");
+		return;
+	}
+	c->up.connected = 1;
+	if ((r = ssh_transport_new(&tc, &c->up.t)) != 0) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->up.reading = 1;
+	uv_tcp_nodelay(&c->up.tcp, 1);
+	uv_read_start((uv_stream_t *)&c->up.tcp, on_alloc, on_read);
+	flush(c, &c->up);
+}
+
+static int
+start_upstream(struct sconn *c)
+{
+	struct sockaddr_storage ss;
+	int r;
+
+	snprintf(c->inst_addr, sizeof(c->inst_addr), "%s", c->inst->conf.address);
+	c->inst_port = c->inst->conf.ssh_port;
+	if ((r = pg_addr_from_ip(c->inst_addr, c->inst_port, &ss)) != 0)
+		return r;
+	uv_tcp_init(c->f->loop, &c->up.tcp);
+	c->up.tcp.data = c;
+	c->up.inited = 1;
+	c->connect.data = c;
+	/* One timer: the earlier of the login grace and the instance's connect deadline. */
+	c->up_end_ms = uv_now(c->f->loop) + c->f->connect_timeout_ms;
+	if (c->up_end_ms < c->grace_end_ms) {
+		uv_timer_stop(&c->timer);
+		uv_timer_start(&c->timer, on_timer, c->f->connect_timeout_ms, 0);
+	}
+	return uv_tcp_connect(&c->connect, &c->up.tcp, (struct sockaddr *)&ss, on_connect);
+}
+
+/* The signed publickey request that logs us in upstream as the user. */
+static int
+send_upstream_auth(struct sconn *c)
+{
+	struct ssh_front *f = c->f;
+	struct pg_buf req, blob;
+	struct sshkey *eph = NULL;
+	char key_id[256];
+	int r;
+
+	pg_buf_init(&req, 65536);
+	pg_buf_init(&blob, 65536);
+	if (f->mode == SSH_UP_CERTIFICATE) {
+		struct usercert_req cr = { .ca = f->ca, .principal = c->user, .key_id = key_id,
+			.serial = c->id, .now = (uint64_t)time(NULL) };
+
+		snprintf(key_id, sizeof(key_id), "poolgate session %llu: %s from %s",
+		    (unsigned long long)c->id, c->user, c->peer);
+		if ((r = sshkey_generate_ed25519(&eph)) != 0)
+			goto out;
+		cr.key = eph;
+		if ((r = usercert_make(&cr, &blob)) != 0 ||
+		    (r = auth_client_publickey(&req, ssh_transport_session_id(c->up.t), c->user,
+		    usercert_type_name(eph), (struct pg_slice){ blob.p, blob.len }, eph,
+		    "ssh-ed25519")) != 0)
+			goto out;
+	} else {
+		const char *algs = sshkey_sig_algs(f->upstream_key), *comma = strchr(algs, ',');
+		char alg[64];
+
+		snprintf(alg, sizeof(alg), "%.*s", comma ? (int)(comma - algs) : (int)strlen(algs),
+		    algs);
+		if ((r = sshkey_to_blob(f->upstream_key, &blob)) != 0 ||
+		    (r = auth_client_publickey(&req, ssh_transport_session_id(c->up.t), c->user,
+		    alg, (struct pg_slice){ blob.p, blob.len }, f->upstream_key, alg)) != 0)
+			goto out;
+	}
+	r = ssh_transport_send_payload(c->up.t, req.p, req.len);
+out:
+	sshkey_free(eph);
+	pg_buf_free(&req);
+	pg_buf_free(&blob);
+	return r;
+}
+
+/* Once the user proved a key and the upstream keys are in place, log in upstream. */
+static void
+maybe_upauth(struct sconn *c)
+{
+	enum ssh_tstate st;
+	int r;
+
+	if (c->phase != PH_AUTH || !c->user_ok || c->up.t == NULL)
+		return;
+	st = ssh_transport_state(c->up.t);
+	if (st != SSH_T_SERVICE && st != SSH_T_OPEN)
+		return;
+	set_phase(c, PH_UPAUTH);
+	if ((r = send_upstream_auth(c)) != 0) {
+		LOG_ERR(c->prefix, "cannot make the upstream login: %s", pg_strerror(r));
+		conn_close(c, "poolgate cannot log in to the instance");
+		return;
+	}
+	flush(c, &c->up);
+}
+
+/* ---- the pipe ---- */
+
+/* hostkeys-00@openssh.com / hostkeys-prove-00@openssh.com: never cross (DESIGN.md, the pipe). */
+static int
+stopped_global(struct sconn *c, struct side *from, struct pg_slice pl)
+{
+	struct pg_slice s = pl, name;
+	uint8_t type;
+	int want_reply;
+	static const uint8_t failure = SSH_MSG_REQUEST_FAILURE;
+
+	/* byte SSH_MSG_GLOBAL_REQUEST, string request name, boolean want reply, ... */
+	if (ssh_get_u8(&s, &type) != 0 || type != SSH_MSG_GLOBAL_REQUEST ||
+	    ssh_get_string(&s, &name) != 0 || ssh_get_bool(&s, &want_reply) != 0)
+		return 0;
+	if (!ssh_slice_eq(name, "hostkeys-00@openssh.com") &&
+	    !ssh_slice_eq(name, "hostkeys-prove-00@openssh.com"))
+		return 0;
+	LOG_DEBUG(c->prefix, "%s: %.*s stopped", from->name, (int)name.len, name.p);
+	if (want_reply && ssh_transport_send_payload(from->t, &failure, 1) != 0)
+		return -1;
+	return 1;
+}
+
+static int
+pipe_payload(struct sconn *c, struct side *from, struct pg_slice pl)
+{
+	struct side *to = other(c, from);
+	int r;
+
+	if (pl.p[0] < 80 || pl.p[0] > 127) {
+		/* Late userauth messages are ignored (RFC 4252 5.1); local extensions too. */
+		LOG_DEBUG(c->prefix, "%s: message %u not relayed", from->name, pl.p[0]);
+		return 0;
+	}
+	if ((r = stopped_global(c, from, pl)) != 0)
+		return r < 0 ? r : 0;
+	if ((r = ssh_transport_send_payload(to->t, pl.p, pl.len)) != 0)
+		return r;
+	backpressure(c, from, to);
+	return 0;
+}
+
+static void
+open_pipe(struct sconn *c)
+{
+	struct pg_buf b;
+	static const uint8_t success = SSH_MSG_USERAUTH_SUCCESS;
+	char text[256];
+
+	/* byte SSH_MSG_USERAUTH_BANNER, string message, string language tag */
+	snprintf(text, sizeof(text), "%s -> %s\r\n", c->user, c->inst->conf.id);
+	pg_buf_init(&b, 1024);
+	if (ssh_put_u8(&b, SSH_MSG_USERAUTH_BANNER) != 0 || ssh_put_cstring(&b, text) != 0 ||
+	    ssh_put_cstring(&b, "") != 0 || ssh_transport_send_payload(c->down.t, b.p, b.len) != 0 ||
+	    ssh_transport_send_payload(c->down.t, &success, 1) != 0) {
+		pg_buf_free(&b);
+		conn_close(c, "cannot send USERAUTH_SUCCESS");
+		return;
+	}
+	pg_buf_free(&b);
+	set_phase(c, PH_PIPE);
+	c->f->stats.sessions_total++;
+	/* Idle sessions stay small: the user's keys and the auth state are done with. */
+	pg_buf_free(&c->keys);
+	auth_server_free(c->auth);
+	c->auth = NULL;
+	pins_touch(c->f->pins, c->user, pg_wall_ms());
+	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u)", c->user, c->inst->conf.id,
+	    c->inst_addr, c->inst_port);
+	/* From now on the timer drives the time-based rekeys of idle sessions (1 hour). */
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, on_timer, REKEY_CHECK_MS, 0);
+	flush(c, &c->down);
+}
+
+/* ---- messages from each side ---- */
+
+/*
+ * Places the user (place_user() records the pin) and connects to the instance. Returns 0, or
+ * -1 after closing the session.
+ */
+static int
+place_and_connect(struct sconn *c)
+{
+	int r;
+
+	if ((c->inst = place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL)) == NULL) {
+		struct pg_buf b;
+
+		LOG_NOTICE(c->prefix, "user %s: no instance is available", c->user);
+		pg_buf_init(&b, 1024);
+		if (ssh_put_u8(&b, SSH_MSG_USERAUTH_BANNER) == 0 &&
+		    ssh_put_cstring(&b, "poolgate: no instance is available for you right now; "
+		    "try again in a minute.\r\n") == 0 && ssh_put_cstring(&b, "") == 0)
+			ssh_transport_send_payload(c->down.t, b.p, b.len);
+		pg_buf_free(&b);
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
+		    "no instance is available; try again in a minute");
+		conn_close(c, "no instance available");
+		return -1;
+	}
+	inst_ref(c->inst);
+	LOG_INFO(c->prefix, "user %s -> instance %s", c->user, c->inst->conf.id);
+	if ((r = start_upstream(c)) != 0) {
+		LOG_ERR(c->prefix, "instance %s: cannot connect: %s", c->inst->conf.id,
+		    pg_strerror(r));
+		upstream_failed(c, "the instance cannot be reached");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The first userauth request names the user. A user who already has a pin gets the connection
+ * to their instance started now, so its key exchange overlaps their authentication. A user
+ * without one is placed only once their key is proven: names from unauthenticated peers must
+ * never make pins (they would fill the table and skew placement).
+ */
+static void
+route_user(struct sconn *c, struct pg_slice pl)
+{
+	if (auth_request_user(pl, c->user, sizeof(c->user)) != 0 || !authkeys_user_ok(c->user)) {
+		LOG_NOTICE(c->prefix, "invalid user name refused");
+		c->user[0] = '\0';
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_ILLEGAL_USER_NAME,
+		    "invalid user name");
+		conn_close(c, "invalid user name");
+		return;
+	}
+	snprintf(c->prefix + strlen(c->prefix), sizeof(c->prefix) - strlen(c->prefix), " %s",
+	    c->user);
+	if (pins_get(c->f->pins, c->user) != NULL)
+		(void)place_and_connect(c);
+}
+
+static void drain(struct sconn *c, struct side *s);
+static void from_user(struct sconn *c, struct pg_slice pl);
+
+static void
+keys_work(uv_work_t *w)
+{
+	struct sconn *c = w->data;
+
+	/* A worker thread: file I/O only, no loop state, no logging. */
+	c->keys_status = authkeys_read_file(c->keys_path, &c->keys);
+}
+
+static void
+keys_done(uv_work_t *w, int status)
+{
+	struct sconn *c = w->data;
+	struct pg_buf first = c->first;
+	int r;
+
+	c->pending_closes--;
+	c->keys_state = KEYS_READY;
+	if (status != 0)
+		c->keys_status = status;
+	if (c->phase == PH_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (c->keys_status != 0)
+		LOG_NOTICE(c->prefix, "user %s: %s: %s", c->user, c->keys_path,
+		    c->keys_status == PG_ENOTFOUND ? "no such file" : pg_strerror(c->keys_status));
+	pg_buf_init(&c->first, 0);
+	from_user(c, (struct pg_slice){ first.p, first.len });
+	pg_buf_free(&first);
+	if (c->phase == PH_CLOSING)
+		return;
+	c->down.held = 0;
+	drain(c, &c->down);
+	if (c->phase != PH_CLOSING && !c->down.paused && !c->down.closing &&
+	    (r = uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read)) != 0)
+		conn_close(c, "connection lost");
+}
+
+/* The first request names the user: read their authorized_keys before answering it. */
+static void
+start_keys_read(struct sconn *c, struct pg_slice pl)
+{
+	int r;
+
+	pg_buf_init(&c->first, 65536);
+	pg_buf_init(&c->keys, AUTHKEYS_MAX_BYTES);
+	if (pg_buf_append(&c->first, pl.p, pl.len) != 0) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->keys_state = KEYS_READING;
+	c->down.held = 1;
+	uv_read_stop((uv_stream_t *)&c->down.tcp);
+	if (c->f->authorized_keys == NULL ||
+	    authkeys_expand(c->f->authorized_keys, c->user, c->keys_path, sizeof(c->keys_path)) != 0) {
+		snprintf(c->keys_path, sizeof(c->keys_path), "(ssh.front_auth.authorized_keys)");
+		c->keys_status = PG_ENOTFOUND;
+		c->pending_closes++;
+		keys_done(&c->keys_work, 0);
+		return;
+	}
+	c->keys_work.data = c;
+	if ((r = uv_queue_work(c->f->loop, &c->keys_work, keys_work, keys_done)) != 0) {
+		LOG_ERR(c->prefix, "cannot queue the authorized_keys read: %s", uv_strerror(r));
+		conn_close(c, "internal error");
+		return;
+	}
+	c->pending_closes++;	/* the session lives until keys_done() */
+}
+
+static void
+from_user(struct sconn *c, struct pg_slice pl)
+{
+	struct pg_buf reply;
+	uint32_t failures;
+	int r;
+
+	if (c->phase == PH_PIPE) {
+		if ((r = pipe_payload(c, &c->down, pl)) != 0)
+			conn_close(c, r == PG_ETOOBIG ? "queue towards the instance overflowed" :
+			    "relay to the instance failed");
+		return;
+	}
+	if (pl.p[0] != SSH_MSG_USERAUTH_REQUEST) {
+		LOG_NOTICE(c->prefix, "message %u before authentication", pl.p[0]);
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_PROTOCOL_ERROR,
+		    "message before authentication");
+		conn_close(c, "protocol error");
+		return;
+	}
+	if (c->phase != PH_AUTH || c->user_ok)
+		return;		/* a request while the upstream login runs: ignored */
+	if (c->user[0] == '\0') {
+		route_user(c, pl);
+		if (c->phase != PH_CLOSING)
+			start_keys_read(c, pl);
+		return;
+	}
+	pg_buf_init(&reply, 65536);
+	failures = auth_server_failures(c->auth);
+	r = auth_server_handle(c->auth, pl, ssh_transport_session_id(c->down.t), &reply);
+	c->f->stats.auth_failures += auth_server_failures(c->auth) - failures;
+	if (r == 0 && reply.len > 0 &&
+	    (r = ssh_transport_send_payload(c->down.t, reply.p, reply.len)) == 0)
+		r = 0;
+	pg_buf_free(&reply);
+	if (r == 1) {
+		c->user_ok = 1;
+		if (c->inst == NULL && place_and_connect(c) != 0)
+			return;
+		maybe_upauth(c);
+	} else if (r == PG_ETOOBIG) {
+		LOG_NOTICE(c->prefix, "user %s: too many authentication failures", c->user);
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
+		    "too many authentication failures");
+		conn_close(c, "too many authentication failures");
+	} else if (r < 0) {
+		LOG_NOTICE(c->prefix, "bad userauth request: %s", pg_strerror(r));
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_PROTOCOL_ERROR,
+		    "bad userauth request");
+		conn_close(c, "protocol error");
+	}
+}
+
+static void
+from_instance(struct sconn *c, struct pg_slice pl)
+{
+	int r;
+
+	if (c->phase == PH_PIPE) {
+		if ((r = pipe_payload(c, &c->up, pl)) != 0)
+			conn_close(c, r == PG_ETOOBIG ? "queue towards the user overflowed" :
+			    "relay to the user failed");
+		return;
+	}
+	if (c->phase != PH_UPAUTH) {
+		LOG_NOTICE(c->prefix, "instance: message %u before our login", pl.p[0]);
+		conn_close(c, "instance protocol error");
+		return;
+	}
+	switch (pl.p[0]) {
+	case SSH_MSG_USERAUTH_SUCCESS:
+		open_pipe(c);
+		break;
+	case SSH_MSG_USERAUTH_FAILURE:
+		LOG_ERR(c->prefix, "instance %s refused our %s login as %s (TrustedUserCAKeys "
+		    "set there?)", c->inst->conf.id,
+		    c->f->mode == SSH_UP_CERTIFICATE ? "certificate" : "key", c->user);
+		upstream_failed(c, "the instance refused the login");
+		break;
+	case SSH_MSG_USERAUTH_BANNER:
+		break;		/* the instance's banner would hide ours; not shown */
+	default:
+		LOG_NOTICE(c->prefix, "instance: message %u during our login", pl.p[0]);
+		conn_close(c, "instance protocol error");
+	}
+}
+
+/* ---- reading ---- */
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct sconn *c = h->data;
+
+	(void)hint;
+	*buf = uv_buf_init((char *)c->f->rbuf, sizeof(c->f->rbuf));
+}
+
+static void
+transport_failed(struct sconn *c, struct side *s, int r)
+{
+	const char *err = ssh_transport_error(s->t);
+
+	if (r == PG_ECLOSED) {
+		LOG_INFO(c->prefix, "%s disconnected%s%s", s->name, err[0] ? ": " : "", err);
+		conn_close(c, s == &c->down ? "the user disconnected" :
+		    "the instance closed the connection");
+		return;
+	}
+	if (s == &c->up && c->hostkey_why != NULL) {
+		upstream_failed(c, c->hostkey_why);
+		return;
+	}
+	LOG_NOTICE(c->prefix, "%s: %s", s->name, err[0] ? err : pg_strerror(r));
+	conn_close(c, s == &c->down ? "protocol error" : "SSH error talking to the instance");
+}
+
+static void
+on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+	struct sconn *c = stream->data;
+	struct side *s = (uv_tcp_t *)stream == &c->down.tcp ? &c->down : &c->up;
+	int r;
+
+	if (n == 0 || c->phase == PH_CLOSING)
+		return;
+	if (n < 0) {
+		if (n != UV_EOF)
+			LOG_INFO(c->prefix, "%s: read: %s", s->name, uv_strerror((int)n));
+		conn_close(c, s == &c->down ? "the user closed the connection" :
+		    "the instance closed the connection");
+		return;
+	}
+	if ((r = ssh_transport_feed(s->t, (const uint8_t *)buf->base, (size_t)n)) != 0) {
+		flush(c, s);
+		transport_failed(c, s, r);
+		return;
+	}
+	drain(c, s);
+}
+
+/* Hands every whole message the transport holds to its side's handler, then writes. */
+static void
+drain(struct sconn *c, struct side *s)
+{
+	struct pg_slice pl;
+	int r = 0;
+
+	while (c->phase != PH_CLOSING && !s->held &&
+	    (r = ssh_transport_next_payload(s->t, &pl)) == 1) {
+		if (s == &c->down)
+			from_user(c, pl);
+		else
+			from_instance(c, pl);
+	}
+	if (c->phase == PH_CLOSING)
+		return;
+	if (r < 0) {
+		flush(c, s);
+		transport_failed(c, s, r);
+		return;
+	}
+	if (s == &c->up)
+		maybe_upauth(c);
+	flush(c, &c->down);
+	flush(c, &c->up);
+}
+
+/* ---- timers ---- */
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct sconn *c = t->data;
+
+	if (c->phase == PH_PIPE) {
+		if (ssh_transport_check_rekey(c->down.t) < 0 || ssh_transport_check_rekey(c->up.t) < 0) {
+			conn_close(c, "rekey failed");
+			return;
+		}
+		flush(c, &c->down);
+		flush(c, &c->up);
+		uv_timer_start(&c->timer, on_timer, REKEY_CHECK_MS, 0);
+		return;
+	}
+	{
+		uint64_t now = uv_now(c->f->loop);
+		enum ssh_tstate st = c->up.t ? ssh_transport_state(c->up.t) : SSH_T_VERSION;
+		int up_ready = st == SSH_T_SERVICE || st == SSH_T_OPEN;
+
+		if (c->up_end_ms != 0 && now >= c->up_end_ms && !up_ready) {
+			LOG_NOTICE(c->prefix, "instance %s (%s:%u): no key exchange within %u ms "
+			    "(ssh.connect_timeout_ms)", c->inst->conf.id, c->inst_addr, c->inst_port,
+			    c->f->connect_timeout_ms);
+			upstream_failed(c, "the instance did not answer in time");
+			return;
+		}
+		if (now < c->grace_end_ms) {
+			uint64_t next = c->grace_end_ms;
+
+			if (c->up_end_ms > now && c->up_end_ms < next && !up_ready)
+				next = c->up_end_ms;
+			uv_timer_start(&c->timer, on_timer, next - now, 0);
+			return;
+		}
+	}
+	LOG_NOTICE(c->prefix, "login grace time (%u ms) over in phase %s", c->f->login_grace_ms,
+	    phase_names[c->phase]);
+	conn_close(c, "login grace time over");
+}
+
+/* ---- accepting ---- */
+
+static int
+session_key_ok(void *arg, const char *user, const struct sshkey *key)
+{
+	struct sconn *c = arg;
+
+	if (c->keys_state != KEYS_READY || c->keys_status != 0)
+		return 0;
+	return authkeys_match((struct pg_slice){ c->keys.p, c->keys.len }, key, c->keys_path,
+	    c->prefix) == 1;
+}
+
+static int
+session_cert_ok(void *arg, const char *user, const struct usercert *cert)
+{
+	struct sconn *c = arg;
+
+	return sshf_user_cert_ok(c->f, user, cert, c->prefix);
+}
+
+void
+session_accept(struct ssh_front *f, uv_stream_t *server)
+{
+	struct ssh_transport_config tc = { .role = SSH_ROLE_SERVER,
+		.host_keys = f->host_keys, .n_host_keys = f->nhost_keys };
+	struct auth_server_conf ac = { .max_tries = f->max_auth_tries };
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), r;
+	struct sconn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		LOG_ERR("ssh", "out of memory accepting a connection");
+		return;
+	}
+	c->f = f;
+	c->id = f->next_id++;
+	c->down.name = "user";
+	c->up.name = "instance";
+	uv_tcp_init(f->loop, &c->down.tcp);
+	uv_timer_init(f->loop, &c->timer);
+	c->down.tcp.data = c->up.tcp.data = c->timer.data = c;
+	c->down.inited = 1;
+	c->next = f->conns;
+	if (f->conns != NULL)
+		f->conns->pprev = &c->next;
+	f->conns = c;
+	c->pprev = &f->conns;
+	f->nconns++;
+	if ((r = uv_accept(server, (uv_stream_t *)&c->down.tcp)) != 0) {
+		LOG_WARN("ssh", "accept: %s", uv_strerror(r));
+		goto fail;
+	}
+	c->down.connected = 1;
+	f->stats.conns_total++;
+	if (uv_tcp_getpeername(&c->down.tcp, (struct sockaddr *)&ss, &len) == 0)
+		pg_addr_format((struct sockaddr *)&ss, c->peer);
+	else
+		snprintf(c->peer, sizeof(c->peer), "?");
+	snprintf(c->prefix, sizeof(c->prefix), "ssh#%llu %s", (unsigned long long)c->id, c->peer);
+	if (f->stopping || f->nconns > f->max_connections) {
+		LOG_NOTICE(c->prefix, "refused: %zu connections open (ssh.max_connections)",
+		    f->nconns - 1);
+		f->stats.conns_rejected++;
+		goto fail;
+	}
+	tc.log_prefix = c->prefix;
+	ac.log_prefix = c->prefix;
+	ac.arg = c;
+	ac.key_ok = session_key_ok;
+	ac.cert_ok = session_cert_ok;
+	if ((r = ssh_transport_new(&tc, &c->down.t)) != 0 || (c->auth = auth_server_new(&ac)) == NULL) {
+		LOG_ERR(c->prefix, "out of memory");
+		goto fail;
+	}
+	LOG_DEBUG(c->prefix, "connected");
+	uv_tcp_nodelay(&c->down.tcp, 1);
+	c->down.reading = 1;
+	uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read);
+	c->grace_end_ms = uv_now(f->loop) + f->login_grace_ms;
+	uv_timer_start(&c->timer, on_timer, f->login_grace_ms, 0);
+	flush(c, &c->down);
+	return;
+fail:
+	set_phase(c, PH_CLOSING);
+	close_side(c, &c->down);
+	close_timer(c);
+}
