@@ -944,6 +944,22 @@ redirect_input(struct hconn *hc, const uint8_t *p, size_t len)
 	pg_buf_free(&out);
 }
 
+/*
+ * The client will send nothing more. One that half-closes after a whole request still gets the
+ * response, and the connection ends after it (returns 1); otherwise its leaving ends everything,
+ * websockets included (returns 0: the caller closes).
+ */
+static int
+client_finished_sending(struct hconn *hc)
+{
+	if (hc->tunnel || hc->req_state != REQ_DONE ||
+	    (hc->resp_state != RESP_WAIT && hc->resp_state != RESP_BODY))
+		return 0;
+	hc->req_keep_alive = 0;
+	uv_read_stop((uv_stream_t *)&hc->tcp);
+	return 1;
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
@@ -955,17 +971,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (hc->closing || n == 0)
 		return;
 	if (n < 0) {
-		/*
-		 * A client that half-closes after its request still gets the response (then the
-		 * connection ends); otherwise its leaving ends everything, websockets included.
-		 */
-		if (n == UV_EOF && !hc->tunnel && hc->req_state == REQ_DONE &&
-		    (hc->resp_state == RESP_WAIT || hc->resp_state == RESP_BODY)) {
-			hc->req_keep_alive = 0;
-			uv_read_stop(s);
-			return;
-		}
-		hc_close(hc);
+		if (n != UV_EOF || !client_finished_sending(hc))
+			hc_close(hc);
 		return;
 	}
 	if (hc->tls == NULL) {
@@ -992,7 +999,9 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		if (flush_tls(hc) != 0)
 			goto tls_fail;
 		if (r == PG_ECLOSED) {
-			hc_close(hc);
+			/* close_notify: TLS's own half-close, treated like the socket's EOF. */
+			if (!client_finished_sending(hc))
+				hc_close(hc);
 			return;
 		}
 		if (r != 0)

@@ -3,6 +3,7 @@ keep-alive, Expect: 100-continue, and the pages browsers get when no instance ca
 (503 none up, 502 refused, 504 silent), none of which may name an internal address."""
 
 import re
+import socket
 import time
 import uuid
 
@@ -188,3 +189,23 @@ def test_silent_instance_is_504(make_https_poolgate, certs):
         assert g.alive()
     finally:
         hung.close()
+
+
+
+def test_half_closed_client_still_gets_its_response(pool, make_https_poolgate, certs):
+    """A client that stops sending right after its request (a TCP FIN under the TLS session)
+    still gets the whole response, and then the connection ends. Regression: poolgate used to
+    drop the exchange as soon as the client's side closed."""
+    g = make_https_poolgate([i.config() for i in pool])
+    g.wait_for(P.all_up([i.id for i in pool]),
+               P.first_round_budget(g.health, SLACK) + P.up_budget(g.health, SLACK))
+    s = P.tls_connect(g.https_port, certs.ca, timeout=10)
+    try:
+        s.sendall(b"GET /hub/login HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % g.https_port)
+        socket.socket.shutdown(s, socket.SHUT_WR)  # the TCP socket under the TLS layer
+        data, closed = P.read_until_close(s, 10)
+    finally:
+        s.close()
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    assert b"</html>" in data, "response cut short: %r" % data[-200:]
+    assert closed, "the connection should end after the response"
