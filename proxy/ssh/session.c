@@ -491,8 +491,13 @@ pipe_payload(struct sconn *c, struct side *from, struct pg_slice pl)
 	struct side *to = other(c, from);
 	int r;
 
-	if (pl.p[0] < 80 || pl.p[0] > 127) {
-		/* Late userauth messages are ignored (RFC 4252 5.1); local extensions too. */
+	if (pl.p[0] > 127) {
+		/* Local extensions (128..255) are not relayed; RFC 4253 11.4 wants a reply. */
+		LOG_DEBUG(c->prefix, "%s: message %u not relayed", from->name, pl.p[0]);
+		return ssh_transport_unimplemented(from->t);
+	}
+	if (pl.p[0] < 80) {
+		/* Late userauth messages are ignored (RFC 4252 5.1). */
 		LOG_DEBUG(c->prefix, "%s: message %u not relayed", from->name, pl.p[0]);
 		return 0;
 	}

@@ -800,6 +800,12 @@ dispatch(struct ssh_transport *t, struct pg_slice pl, uint32_t seq)
 /* The API */
 
 int
+ssh_transport_unimplemented(struct ssh_transport *t)
+{
+	return send_unimplemented(t, t->last_seq);
+}
+
+int
 ssh_transport_feed(struct ssh_transport *t, const uint8_t *p, size_t len)
 {
 	int r;

@@ -112,6 +112,12 @@ int ssh_transport_next_payload(struct ssh_transport *t, struct pg_slice *payload
  */
 int ssh_transport_send_payload(struct ssh_transport *t, const uint8_t *p, size_t len);
 
+/*
+ * Answers the payload next_payload returned last with SSH_MSG_UNIMPLEMENTED (RFC 4253 11.4), for a
+ * message number the layers above do not implement. Returns 0 or the sticky error.
+ */
+int ssh_transport_unimplemented(struct ssh_transport *t);
+
 /* Appends all pending output to dst and consumes it. 0, or PG_ETOOBIG / PG_ENOMEM (nothing moved). */
 int ssh_transport_take_output(struct ssh_transport *t, struct pg_buf *dst);
 
