@@ -1,5 +1,6 @@
 #include "certs/authkeys.h"
 #include "core/err.h"
+#include "core/fileread.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -147,38 +148,9 @@ authkeys_match(struct pg_slice text, const struct sshkey *key, const char *what,
 int
 authkeys_read_file(const char *path, struct pg_buf *out)
 {
-	struct stat st;
-	uint8_t buf[16384];
-	size_t got = 0;
-	int fd, r = 0;
+	int r = pg_read_file(path, AUTHKEYS_MAX_BYTES, out);
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? PG_ENOTFOUND : PG_EIO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return PG_EIO;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = PG_EIO;
-			break;
-		}
-		if (n == 0)
-			break;
-		/* Bounded by what is read, not by fstat: the file may grow under us. */
-		if ((got += (size_t)n) > AUTHKEYS_MAX_BYTES) {
-			r = PG_ETOOBIG;
-			break;
-		}
-		if ((r = pg_buf_append(out, buf, (size_t)n)) != 0)
-			break;
-	}
-	close(fd);
-	return r;
+	return r == PG_EINVAL ? PG_EIO : r;	/* not a regular file: as unreadable as it gets */
 }
 
 int

@@ -1,5 +1,6 @@
 #include "certs/knownhosts.h"
 #include "core/err.h"
+#include "core/fileread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,35 +189,9 @@ knownhosts_check(struct pg_slice text, const char *host, uint16_t port, const st
 int
 knownhosts_read_file(const char *path, struct pg_buf *out)
 {
-	struct stat st;
-	uint8_t buf[16384];
-	size_t got = 0;
-	int fd, r = 0;
+	int r = pg_read_file(path, KNOWNHOSTS_MAX_BYTES, out);
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? PG_ENOTFOUND : PG_EIO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return PG_EIO;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? PG_EIO : 0;
-			break;
-		}
-		if ((got += (size_t)n) > KNOWNHOSTS_MAX_BYTES) {
-			r = PG_ETOOBIG;
-			break;
-		}
-		if ((r = pg_buf_append(out, buf, (size_t)n)) != 0)
-			break;
-	}
-	close(fd);
-	return r;
+	return r == PG_EINVAL ? PG_EIO : r;	/* not a regular file: as unreadable as it gets */
 }
 
 int

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/addr.h"
 #include "core/err.h"
+#include "core/fileread.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -846,39 +847,35 @@ pg_discovery_parse(const char *text, size_t len, struct inst_conf **out, size_t 
 	return 0;
 }
 
+/* A message for a pg_read_file() failure, naming the file. */
+void
+pg_file_error(const char *path, int r, char *err, size_t errlen)
+{
+	const char *why;
+
+	switch (r) {
+	case PG_ENOTFOUND: why = "no such file"; break;
+	case PG_EINVAL: why = "not a regular file"; break;
+	case PG_ETOOBIG: why = "too large"; break;
+	case PG_ENOMEM: why = "out of memory"; break;
+	default: why = "cannot be read"; break;
+	}
+	snprintf(err, errlen, "%s: %s", path, why);
+}
+
 int
 pg_config_load(const char *path, struct pg_config **out, char *err, size_t errlen)
 {
-	char *text = NULL;
-	size_t len = 0;
-	struct stat st;
-	ssize_t got;
-	int fd, r;
+	struct pg_buf text;
+	int r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return PG_EIO;
+	pg_buf_init(&text, PG_CONFIG_MAX_BYTES + 1);
+	if ((r = pg_read_file(path, PG_CONFIG_MAX_BYTES, &text)) != 0) {
+		pg_file_error(path, r, err, errlen);
+		pg_buf_free(&text);
+		return r;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return PG_EIO;
-	}
-	if ((size_t)st.st_size > PG_CONFIG_MAX_BYTES) {
-		snprintf(err, errlen, "%s: larger than %u bytes", path, PG_CONFIG_MAX_BYTES);
-		close(fd);
-		return PG_ETOOBIG;
-	}
-	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		return PG_ENOMEM;
-	}
-	while (len < (size_t)st.st_size &&
-	    (got = read(fd, text + len, (size_t)st.st_size - len)) > 0)
-		len += (size_t)got;
-	close(fd);
-	r = pg_config_parse(text, len, out, err, errlen);
+	r = pg_config_parse(text.p != NULL ? (const char *)text.p : "", text.len, out, err, errlen);
 	if (r != 0) {
 		/* Prefix the file name: "poolgate.json: instances[0].id: required". */
 		char tmp[512];
@@ -886,7 +883,7 @@ pg_config_load(const char *path, struct pg_config **out, char *err, size_t errle
 		    snprintf(err, errlen, "%s: %s", path, tmp) < 0)
 			err[0] = '\0';
 	}
-	free(text);
+	pg_buf_free(&text);
 	return r;
 }
 

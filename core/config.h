@@ -117,6 +117,9 @@ struct pg_config {
  */
 int pg_config_parse(const char *text, size_t len, struct pg_config **out, char *err, size_t errlen);
 
+/* Writes "PATH: why" for a pg_read_file() error code into err. */
+void pg_file_error(const char *path, int r, char *err, size_t errlen);
+
 /* Reads path synchronously (start-up only) and parses it; errors name the file. */
 int pg_config_load(const char *path, struct pg_config **out, char *err, size_t errlen);
 

@@ -1,7 +1,10 @@
 #include "core/fileread.h"
 #include "core/err.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,4 +157,39 @@ pg_fileread(uv_loop_t *loop, const char *path, size_t max, pg_fileread_cb cb, vo
 		return r;
 	}
 	return 0;
+}
+
+int
+pg_read_file(const char *path, size_t max, struct pg_buf *out)
+{
+	uint8_t buf[16384];
+	struct stat st;
+	size_t got = 0;
+	int fd, r = 0;
+
+	/* O_NONBLOCK: a FIFO put where a file should be must not hang the reader in open(). */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? PG_ENOTFOUND : PG_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return PG_EINVAL;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? PG_EIO : 0;
+			break;
+		}
+		if ((got += (size_t)n) > max) {
+			r = PG_ETOOBIG;
+			break;
+		}
+		if ((r = pg_buf_append(out, buf, (size_t)n)) != 0)
+			break;
+	}
+	close(fd);
+	return r;
 }

@@ -1,5 +1,7 @@
 /* poolgate: the single front door of a pool of data-science VMs. See README.md. */
 #include "core/config.h"
+#include "core/err.h"
+#include "core/fileread.h"
 #include "proxy/app.h"
 
 #include <stdio.h>
@@ -43,30 +45,28 @@ static int
 check_discovery(const char *path)
 {
 	struct inst_conf *list = NULL;
-	char err[512], *text = NULL;
-	size_t n = 0, len = 0;
-	FILE *f = fopen(path, "rb");
-	int r = PG_EXIT_CONFIG;
+	struct pg_buf text;
+	char err[512];
+	size_t n = 0;
+	int r;
 
-	if (f == NULL) {
-		fprintf(stderr, "poolgate: %s: cannot open\n", path);
-		return PG_EXIT_CONFIG;
+	pg_buf_init(&text, PG_CONFIG_MAX_BYTES + 1);
+	if ((r = pg_read_file(path, PG_CONFIG_MAX_BYTES, &text)) != 0) {
+		pg_file_error(path, r, err, sizeof(err));
+		fprintf(stderr, "poolgate: %s\n", err);
+		pg_buf_free(&text);
+		return r == PG_ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_CONFIG;
 	}
-	if ((text = malloc(PG_CONFIG_MAX_BYTES + 1)) != NULL)
-		len = fread(text, 1, PG_CONFIG_MAX_BYTES + 1, f);
-	fclose(f);
-	if (text == NULL) {
-		fprintf(stderr, "poolgate: out of memory\n");
-		return PG_EXIT_RUNTIME;
-	}
-	if (pg_discovery_parse(text, len, &list, &n, err, sizeof(err)) != 0) {
+	r = PG_EXIT_CONFIG;
+	if (pg_discovery_parse(text.p != NULL ? (const char *)text.p : "", text.len, &list, &n, err,
+	    sizeof(err)) != 0) {
 		fprintf(stderr, "poolgate: %s: %s\n", path, err);
 	} else {
 		printf("%s: ok (%zu instance%s)\n", path, n, n == 1 ? "" : "s");
 		inst_conf_free_array(list, n);
 		r = PG_EXIT_OK;
 	}
-	free(text);
+	pg_buf_free(&text);
 	return r;
 }
 
