@@ -4,6 +4,7 @@
 #include "core/fileread.h"
 #include "proxy/app.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,5 +97,11 @@ main(int argc, char **argv)
 			return PG_EXIT_CONFIG;
 		}
 	}
+	/*
+	 * Output buffers of tens of KiB are allocated and freed per write on busy connections;
+	 * glibc gave the top of the heap back to the kernel after each (8,000 brk calls per GiB
+	 * piped in bench/ssh). Keep up to 32 MiB of freed heap instead.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 	return app_run(config);
 }

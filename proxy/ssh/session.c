@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/uvwrite.h"
 #include "core/sshwire.h"
 
 #include <stdio.h>
@@ -48,6 +49,7 @@ struct side {
 	int held;		/* reading stopped while the user's keys are read */
 	int reading;
 	const char *name;	/* "user", "instance" */
+	struct sconn *conn;	/* the session this side belongs to */
 };
 
 struct sconn {
@@ -173,13 +175,6 @@ close_side(struct sconn *c, struct side *s)
 
 /* ---- writing ---- */
 
-struct wreq {
-	uv_write_t req;
-	struct sconn *c;
-	struct side *s;
-	uint8_t *data;		/* the transport's output, taken over without a copy */
-};
-
 static size_t
 queued(struct side *s)
 {
@@ -205,14 +200,12 @@ resume(struct sconn *c, struct side *s)
 }
 
 static void
-on_write(uv_write_t *req, int status)
+on_write(void *arg, int status, size_t len)
 {
-	struct wreq *w = (struct wreq *)req;
-	struct sconn *c = w->c;
-	struct side *s = w->s, *o = other(c, s);
+	struct side *s = arg;
+	struct sconn *c = s->conn;
+	struct side *o = other(c, s);
 
-	free(w->data);
-	free(w);
 	if (status != 0 && status != UV_ECANCELED && c->phase != PH_CLOSING) {
 		LOG_INFO(c->prefix, "%s: write: %s", s->name, uv_strerror(status));
 		conn_close(c, "connection lost");
@@ -226,33 +219,18 @@ static void
 flush(struct sconn *c, struct side *s)
 {
 	struct pg_buf out;
-	struct wreq *w;
-	uv_buf_t b;
 	int r;
 
 	if (s->t == NULL || !s->connected || s->closing)
 		return;
 	pg_buf_init(&out, 64 * 1024 * 1024);
-	if ((r = ssh_transport_take_output(s->t, &out)) != 0 || out.len == 0) {
-		pg_buf_free(&out);
-		return;
-	}
-	if ((w = malloc(sizeof(*w))) == NULL) {
-		pg_buf_free(&out);
-		conn_close(c, "out of memory");
-		return;
-	}
-	w->c = c;
-	w->s = s;
-	w->data = out.p;	/* owned by w from here on */
-	b = uv_buf_init((char *)w->data, (unsigned)out.len);
-	if ((r = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_write)) != 0) {
-		free(w->data);
-		free(w);
-		LOG_INFO(c->prefix, "%s: write: %s", s->name, uv_strerror(r));
+	if ((r = ssh_transport_take_output(s->t, &out)) == 0 && out.len > 0 &&
+	    (r = pg_write_buf((uv_stream_t *)&s->tcp, &out, on_write, s)) != 0) {
+		LOG_INFO(c->prefix, "%s: write: %s", s->name, pg_strerror(r));
 		if (c->phase != PH_CLOSING)
 			conn_close(c, "connection lost");
 	}
+	pg_buf_free(&out);
 }
 
 /* Stop reading from src while its messages pile up towards dst. */
@@ -927,6 +905,7 @@ session_accept(struct ssh_front *f, uv_stream_t *server)
 	c->id = f->next_id++;
 	c->down.name = "user";
 	c->up.name = "instance";
+	c->down.conn = c->up.conn = c;
 	uv_tcp_init(f->loop, &c->down.tcp);
 	uv_timer_init(f->loop, &c->timer);
 	c->down.tcp.data = c->up.tcp.data = c->timer.data = c;
