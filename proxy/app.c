@@ -286,6 +286,25 @@ on_walk(uv_handle_t *h, void *arg)
 	LOG_ERR("main", "handle still open at exit: %s", uv_handle_type_name(uv_handle_get_type(h)));
 }
 
+/*
+ * A listener could not start: say why, stop what did start (the loop then runs dry) and return the
+ * exit code.
+ */
+static int
+fail_start(struct app *a, const char *why)
+{
+	LOG_ERR("main", "cannot start: %s", why);
+	fprintf(stderr, "poolgate: cannot start: %s\n", why);
+	front_stop(a->front);
+	a->front = NULL;
+	reg_remove_hooks(a->reg, a);
+	ops_stop(a->ops);
+	a->ops = NULL;
+	prober_stop(a->prober);
+	a->prober = NULL;
+	return PG_EXIT_RUNTIME;
+}
+
 int
 app_run(const char *config_path)
 {
@@ -325,11 +344,7 @@ app_run(const char *config_path)
 	a.env.pins = a.pins;
 	a.env.prober = a.prober;
 	if ((r = ops_start(&a.loop, &a.env, a.cfg, &a.ops, err, sizeof(err))) != 0) {
-		LOG_ERR("main", "cannot start: %s", err);
-		fprintf(stderr, "poolgate: cannot start: %s\n", err);
-		prober_stop(a.prober);
-		a.prober = NULL;
-		code = PG_EXIT_RUNTIME;
+		code = fail_start(&a, err);
 		goto drain;
 	}
 	if (a.cfg->nlisten_https + a.cfg->nlisten_http > 0) {
@@ -340,16 +355,7 @@ app_run(const char *config_path)
 		    a.cfg->http.cookie_ttl_s)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
 		    (r = front_start(&a.loop, a.cfg, a.reg, a.router, &a.front, err,
 		    sizeof(err))) != 0) {
-			if (err[0] == '\0')
-				snprintf(err, sizeof(err), "out of memory");
-			LOG_ERR("main", "cannot start: %s", err);
-			fprintf(stderr, "poolgate: cannot start: %s\n", err);
-			reg_remove_hooks(a.reg, &a);
-			ops_stop(a.ops);
-			a.ops = NULL;
-			prober_stop(a.prober);
-			a.prober = NULL;
-			code = PG_EXIT_RUNTIME;
+			code = fail_start(&a, err[0] != '\0' ? err : "out of memory");
 			goto drain;
 		}
 	}
@@ -357,16 +363,7 @@ app_run(const char *config_path)
 		err[0] = '\0';
 		if ((r = ssh_front_start(&a.loop, a.cfg, a.reg, a.pins, &a.ssh, err,
 		    sizeof(err))) != 0) {
-			LOG_ERR("main", "cannot start: %s", err);
-			fprintf(stderr, "poolgate: cannot start: %s\n", err);
-			front_stop(a.front);
-			a.front = NULL;
-			reg_remove_hooks(a.reg, &a);
-			ops_stop(a.ops);
-			a.ops = NULL;
-			prober_stop(a.prober);
-			a.prober = NULL;
-			code = PG_EXIT_RUNTIME;
+			code = fail_start(&a, err);
 			goto drain;
 		}
 	}
