@@ -74,6 +74,8 @@ struct ssh_transport {
 
 	struct pg_buf queue;		/* caller payloads waiting out a kex: uint32 len || payload */
 	uint32_t last_seq;
+	unsigned unimplemented;		/* SSH_MSG_UNIMPLEMENTED received, and the last one's number */
+	uint32_t unimplemented_seq;
 	int failed;
 	char err[256];
 };
@@ -738,6 +740,21 @@ send_unimplemented(struct ssh_transport *t, uint32_t seq)
 	return r;
 }
 
+/* byte SSH_MSG_UNIMPLEMENTED, uint32 packet sequence number rejected: noted, nothing else. */
+static int
+on_unimplemented(struct ssh_transport *t, struct pg_slice pl)
+{
+	struct pg_slice s = { pl.p + 1, pl.len - 1 };
+	uint32_t seq;
+
+	if (ssh_get_u32(&s, &seq) != 0)
+		return fail(t, SSH_DISCONNECT_PROTOCOL_ERROR, "malformed UNIMPLEMENTED");
+	t->unimplemented++;
+	t->unimplemented_seq = seq;
+	LOG_DEBUG(t->prefix, "peer did not implement our packet %u", seq);
+	return 0;
+}
+
 /* 1 for the messages a key exchange consists of (RFC 4250 4.1.2: 20..49). */
 static int
 is_kex_message(uint8_t type)
@@ -763,8 +780,9 @@ dispatch(struct ssh_transport *t, struct pg_slice pl, uint32_t seq)
 	switch (type) {
 	case SSH_MSG_IGNORE:
 	case SSH_MSG_DEBUG:
-	case SSH_MSG_UNIMPLEMENTED:
 		return 0;
+	case SSH_MSG_UNIMPLEMENTED:
+		return on_unimplemented(t, pl);
 	case SSH_MSG_KEXINIT:
 		return on_kexinit(t, pl, seq);
 	case SSH_MSG_NEWKEYS:
@@ -1006,6 +1024,20 @@ uint32_t
 ssh_transport_last_seq(const struct ssh_transport *t)
 {
 	return t->last_seq;
+}
+
+unsigned
+ssh_transport_peer_unimplemented(const struct ssh_transport *t, uint32_t *seq)
+{
+	if (t->unimplemented > 0 && seq != NULL)
+		*seq = t->unimplemented_seq;
+	return t->unimplemented;
+}
+
+uint32_t
+ssh_transport_send_seq(const struct ssh_transport *t)
+{
+	return ssh_packet_seq(t->pk, SSH_DIR_OUT);
 }
 
 int

@@ -156,6 +156,10 @@ const char *ssh_transport_server_sig_algs(const struct ssh_transport *t);
 struct pg_slice ssh_transport_session_id(const struct ssh_transport *t);
 /* The sequence number of the payload next_payload returned last (for SSH_MSG_UNIMPLEMENTED). */
 uint32_t ssh_transport_last_seq(const struct ssh_transport *t);
+/* The sequence number our next packet will carry (what a peer's SSH_MSG_UNIMPLEMENTED names). */
+uint32_t ssh_transport_send_seq(const struct ssh_transport *t);
+/* How many SSH_MSG_UNIMPLEMENTED the peer sent; *seq (if not NULL) gets the last one's number. */
+unsigned ssh_transport_peer_unimplemented(const struct ssh_transport *t, uint32_t *seq);
 /* Bytes of caller payloads waiting out a key exchange (bounded by SSH_TRANSPORT_MAX_QUEUE). */
 size_t ssh_transport_queued(const struct ssh_transport *t);
 /* 1 if strict kex is in force. */

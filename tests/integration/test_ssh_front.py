@@ -438,30 +438,100 @@ def test_metrics(ssh_env, promtool):
            "connections closed")
 
 
-def test_scp_both_ways_with_rekeys(ssh_env):
-    """64 MiB up and back down with RekeyLimit=8M on the user's side: several rekeys in each
-    direction while the pipe queues and pauses; checksums equal."""
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_scp_and_sftp_200mb_both_ways_with_rekeys(ssh_env):
+    """200 MB up and down with scp and with sftp, RekeyLimit=16M on the user's side: dozens of
+    rekeys in each direction while the pipe queues and pauses; every checksum equal."""
     e = ssh_env
     src = os.path.join(e.dir, "big.bin")
     with open(src, "wb") as f:
-        for _ in range(64):
+        for _ in range(200):
             f.write(os.urandom(1 << 20))
+    want = sha256_file(src)
     common = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
               "-o", "UserKnownHostsFile=%s" % e.user_known_hosts, "-o", "BatchMode=yes",
-              "-o", "IdentitiesOnly=yes", "-o", "RekeyLimit=8M", "-i", e.keys["pgtest-bob"],
-              "-P", str(e.port)]
-    remote = "pgtest-bob@127.0.0.1:/tmp/pgtest-big-%d.bin" % os.getpid()
-    back = os.path.join(e.dir, "big.back")
-    r = subprocess.run([SCP] + common + [src, remote], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([SCP] + common + [remote, back], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    run_ssh(e, "pgtest-bob", "rm -f /tmp/pgtest-big-%d.bin" % os.getpid())
-    with open(src, "rb") as a, open(back, "rb") as b:
-        assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
-    assert re.search(r"ssh#\d+ .*ssh key exchange [3-9] done", e.g.log()), "no user-side rekeys"
+              "-o", "IdentitiesOnly=yes", "-o", "RekeyLimit=16M", "-i", e.keys["pgtest-bob"]]
+    remote = "/tmp/pgtest-big-%d" % os.getpid()
+    target = "pgtest-bob@127.0.0.1"
+    back_scp, back_sftp = os.path.join(e.dir, "back.scp"), os.path.join(e.dir, "back.sftp")
+    batch = os.path.join(e.dir, "batch")
+    with open(batch, "w") as f:
+        # sftp up to a second file and down the one scp sent, so each tool goes both ways.
+        f.write("put %s %s.sftp\nget %s.scp %s\n" % (src, remote, remote, back_sftp))
+    try:
+        r = subprocess.run([SCP] + common + ["-P", str(e.port), src,
+                            "%s:%s.scp" % (target, remote)],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([SFTP] + common + ["-P", str(e.port), "-b", batch, target],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([SCP] + common + ["-P", str(e.port), "%s:%s.sftp" % (target, remote),
+                            back_scp], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+    finally:
+        run_ssh(e, "pgtest-bob", "rm -f %s.scp %s.sftp" % (remote, remote))
+    assert sha256_file(back_sftp) == want, "scp up, sftp down: checksum differs"
+    assert sha256_file(back_scp) == want, "sftp up, scp down: checksum differs"
+    # 200 MB / 16 MB each way: a user-side connection that did at least 10 key exchanges.
+    counts = [int(n) for n in re.findall(r"ssh#\d+ .*ssh key exchange (\d+) done", e.g.log())]
+    assert counts and max(counts) >= 10, "too few user-side rekeys: %r" % sorted(set(counts))
+
+
+def test_3gib_stream_crosses_the_default_rekey(ssh_env):
+    """3 GiB down on chacha20-poly1305 with default rekey limits everywhere: every side (ssh,
+    poolgate's two transports, sshd) reaches its 1 GiB limit at least twice; the stream keeps
+    flowing through those key exchanges and every byte arrives."""
+    total = 3 << 30
+    p = subprocess.Popen(ssh_args(ssh_env, "pgtest-alice",
+                                  extra=["-c", "chacha20-poly1305@openssh.com"])
+                         + ["head -c %d /dev/zero" % total],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    got = zeros = 0
+    deadline = time.monotonic() + 900
+    try:
+        while time.monotonic() < deadline:
+            chunk = p.stdout.read(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+            zeros += chunk.count(b"\0")
+        rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read().decode(errors="replace")
+    assert (rc, got, zeros) == (0, total, total), err[-2000:]
+    # Both of poolgate's transports did key exchanges after the first, in mid-stream.
+    log = ssh_env.g.log()
+    done = re.findall(r"ssh#\d+ .*ssh key exchange (\d+) done", log)
+    assert sum(1 for n in done if int(n) >= 2) >= 4, \
+        "expected rekeys on both sides, saw exchanges %r" % done
+
+
+def test_pipe_answers_unimplemented_and_ignores_late_userauth(ssh_env):
+    """Our own client transport through the front door: a message in the local-extension range
+    gets SSH_MSG_UNIMPLEMENTED with our packet's number, a late USERAUTH_REQUEST is ignored, and
+    a global request still crosses to sshd, whose REQUEST_FAILURE comes back."""
+    path = os.path.join(os.path.dirname(P.poolgate_bin()), "..", "tests", "interop",
+                        "ssh-interop-pipe")
+    if not os.access(path, os.X_OK):
+        pytest.skip("%s not built" % path)
+    r = subprocess.run([path, "127.0.0.1", str(ssh_env.port), "pgtest-alice",
+                        ssh_env.keys["pgtest-alice"]], capture_output=True, text=True, timeout=60)
+    kv = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    assert r.returncode == 0, (r.stdout, r.stderr, ssh_env.g.log_tail(30))
+    assert kv["unimplemented"] == "1" and kv["unimplemented_seq"] == kv["sent_seq"], kv
+    assert kv["global_reply"] == "82", kv
 
 
 def test_libssh2_client(ssh_env):
