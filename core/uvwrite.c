@@ -1,6 +1,7 @@
 #include "core/uvwrite.h"
 #include "core/err.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,29 +29,36 @@ on_written(uv_write_t *req, int status)
 		cb(arg, status, len);
 }
 
-int
-pg_write_buf(uv_stream_t *s, struct pg_buf *b, pg_write_cb cb, void *arg)
+/* Queues b->p[off..len) and takes b's memory (b is left empty) once the write is queued. */
+static int
+queue_owned(uv_stream_t *s, struct pg_buf *b, size_t off, pg_write_cb cb, void *arg)
 {
 	struct write_copy *w;
 	uv_buf_t ub;
 	int r;
 
-	if (b->len == 0)
-		return 0;
-	if (b->len > UINT32_MAX || (w = calloc(1, sizeof(*w))) == NULL)
+	if (b->len - off > UINT32_MAX || (w = calloc(1, sizeof(*w))) == NULL)
 		return PG_ENOMEM;
 	w->cb = cb;
 	w->arg = arg;
-	w->len = b->len;
+	w->len = b->len - off;
 	w->owned = b->p;
 	w->req.data = w;
-	ub = uv_buf_init((char *)b->p, (unsigned)b->len);
+	ub = uv_buf_init((char *)b->p + off, (unsigned)(b->len - off));
 	if ((r = uv_write(&w->req, s, &ub, 1, on_written)) != 0) {
 		free(w);
 		return r;	/* b still owns its memory */
 	}
 	pg_buf_init(b, b->max);
 	return 0;
+}
+
+int
+pg_write_buf(uv_stream_t *s, struct pg_buf *b, pg_write_cb cb, void *arg)
+{
+	if (b->len == 0)
+		return 0;
+	return queue_owned(s, b, 0, cb, arg);
 }
 
 int
@@ -76,4 +84,53 @@ pg_write_copy(uv_stream_t *s, const void *p, size_t len, pg_write_cb cb, void *a
 		return r;
 	}
 	return 0;
+}
+
+/* What uv_try_write took of p[0..len): 0..len. Errors are left for the queued write to report. */
+static size_t
+write_now(uv_stream_t *s, const void *p, size_t len)
+{
+	uv_buf_t b;
+	int n;
+
+	if (len == 0 || s->write_queue_size != 0)
+		return 0;
+	b = uv_buf_init((char *)p, (unsigned)len);
+	n = uv_try_write(s, &b, 1);
+	return n > 0 ? (size_t)n : 0;
+}
+
+int
+pg_try_write_copy(uv_stream_t *s, const void *p, size_t len, pg_write_cb cb, void *arg)
+{
+	size_t done;
+	int r;
+
+	if (len > INT_MAX)
+		return PG_ETOOBIG;
+	if (len == 0 || (done = write_now(s, p, len)) == len)
+		return 0;
+	if ((r = pg_write_copy(s, (const uint8_t *)p + done, len - done, cb, arg)) != 0)
+		return r;
+	return (int)(len - done);
+}
+
+int
+pg_try_write_buf(uv_stream_t *s, struct pg_buf *b, pg_write_cb cb, void *arg)
+{
+	size_t done, left;
+	int r;
+
+	if (b->len > INT_MAX)
+		return PG_ETOOBIG;
+	if (b->len == 0)
+		return 0;
+	if ((done = write_now(s, b->p, b->len)) == b->len) {
+		pg_buf_reset(b);
+		return 0;
+	}
+	left = b->len - done;
+	if ((r = queue_owned(s, b, done, cb, arg)) != 0)
+		return r;
+	return (int)left;
 }

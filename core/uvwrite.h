@@ -27,4 +27,15 @@ int pg_write_copy(uv_stream_t *s, const void *p, size_t len, pg_write_cb cb, voi
  */
 int pg_write_buf(uv_stream_t *s, struct pg_buf *b, pg_write_cb cb, void *arg);
 
+/*
+ * Write-through variants for the busy paths (both front doors). When s has nothing queued, the
+ * bytes go to the socket at once (uv_try_write) and only what the socket did not take is queued.
+ * That skips libuv's write request and its completion, which would cost an epoll_ctl per write.
+ * Return the number of bytes left queued (0: all written; cb runs once with that count, and only
+ * when it is not 0) or a negative code (cb will not run; for pg_try_write_buf, b keeps its memory).
+ * len must be at most INT_MAX (PG_ETOOBIG).
+ */
+int pg_try_write_copy(uv_stream_t *s, const void *p, size_t len, pg_write_cb cb, void *arg);
+int pg_try_write_buf(uv_stream_t *s, struct pg_buf *b, pg_write_cb cb, void *arg);
+
 #endif

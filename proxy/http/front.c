@@ -141,11 +141,12 @@ on_down_written(void *arg, int status, size_t len)
 static int
 raw_write(struct hconn *hc, const uint8_t *p, size_t len)
 {
-	int r = pg_write_copy((uv_stream_t *)&hc->tcp, p, len, on_down_written, hc);
+	int r = pg_try_write_copy((uv_stream_t *)&hc->tcp, p, len, on_down_written, hc);
 
-	if (r == 0)
-		hc->out_queued += len;
-	return r;
+	if (r < 0)
+		return r;
+	hc->out_queued += (size_t)r;
+	return 0;
 }
 
 static int
@@ -155,10 +156,10 @@ flush_tls(struct hconn *hc)
 	int r;
 
 	pg_buf_init(&out, 32u << 20);
-	if ((r = tls_conn_take_output(hc->tls, &out)) == 0 && out.len > 0) {
-		size_t len = out.len;
-		if ((r = pg_write_buf((uv_stream_t *)&hc->tcp, &out, on_down_written, hc)) == 0)
-			hc->out_queued += len;
+	if ((r = tls_conn_take_output(hc->tls, &out)) == 0 &&
+	    (r = pg_try_write_buf((uv_stream_t *)&hc->tcp, &out, on_down_written, hc)) > 0) {
+		hc->out_queued += (size_t)r;
+		r = 0;
 	}
 	pg_buf_free(&out);
 	return r;
@@ -939,6 +940,8 @@ redirect_input(struct hconn *hc, const uint8_t *p, size_t len)
 		down_write(hc, out.p, out.len);
 		hc->close_after_write = 1;
 		uv_read_stop((uv_stream_t *)&hc->tcp);
+		if (!hc->closing && hc->out_queued == 0)
+			hc_close(hc);
 	}
 	pg_buf_free(&loc);
 	pg_buf_free(&out);

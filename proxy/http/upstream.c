@@ -154,11 +154,11 @@ on_written(void *arg, int status, size_t len)
 static int
 raw_send(struct uconn *uc, const uint8_t *p, size_t len)
 {
-	int r = pg_write_copy((uv_stream_t *)&uc->tcp, p, len, on_written, uc);
+	int r = pg_try_write_copy((uv_stream_t *)&uc->tcp, p, len, on_written, uc);
 
-	if (r != 0)
+	if (r < 0)
 		return r;
-	uc->queued += len;
+	uc->queued += (size_t)r;
 	if (uc->queued >= UC_LOW_WATER)
 		uc->was_above_low = 1;
 	return 0;
@@ -168,15 +168,15 @@ static int
 flush_tls(struct uconn *uc)
 {
 	struct pg_buf out;
-	size_t len;
 	int r;
 
 	pg_buf_init(&out, 16u << 20);
-	if ((r = tls_conn_take_output(uc->tls, &out)) == 0 && (len = out.len) > 0 &&
-	    (r = pg_write_buf((uv_stream_t *)&uc->tcp, &out, on_written, uc)) == 0) {
-		uc->queued += len;
+	if ((r = tls_conn_take_output(uc->tls, &out)) == 0 &&
+	    (r = pg_try_write_buf((uv_stream_t *)&uc->tcp, &out, on_written, uc)) > 0) {
+		uc->queued += (size_t)r;
 		if (uc->queued >= UC_LOW_WATER)
 			uc->was_above_low = 1;
+		r = 0;
 	}
 	pg_buf_free(&out);
 	return r;

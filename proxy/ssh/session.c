@@ -215,6 +215,12 @@ on_write(void *arg, int status, size_t len)
 		resume(c, o);
 }
 
+/*
+ * Writes what the transport has for s: straight to the socket when nothing is queued there
+ * (pg_try_write_buf), else behind the queue. A write that left nothing queued has no callback,
+ * so the other side is resumed here if s drained below the low mark.
+ */
+
 static void
 flush(struct sconn *c, struct side *s)
 {
@@ -225,10 +231,12 @@ flush(struct sconn *c, struct side *s)
 		return;
 	pg_buf_init(&out, 64 * 1024 * 1024);
 	if ((r = ssh_transport_take_output(s->t, &out)) == 0 && out.len > 0 &&
-	    (r = pg_write_buf((uv_stream_t *)&s->tcp, &out, on_write, s)) != 0) {
+	    (r = pg_try_write_buf((uv_stream_t *)&s->tcp, &out, on_write, s)) < 0) {
 		LOG_INFO(c->prefix, "%s: write: %s", s->name, pg_strerror(r));
 		if (c->phase != PH_CLOSING)
 			conn_close(c, "connection lost");
+	} else if (r == 0 && other(c, s)->paused && queued(s) < SSHF_QUEUE_LOW) {
+		resume(c, other(c, s));
 	}
 	pg_buf_free(&out);
 }
