@@ -8,6 +8,7 @@
 #include "backends/pins.h"
 
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,15 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 	    "Start time of the process since the epoch in seconds.")) != 0)
 		return r;
 	EMIT("poolgate_start_time_seconds %.3f\n", (double)env->started_ms / 1000);
+	{
+		/* glibc's own count: memory freed but kept for reuse (M_TRIM_THRESHOLD) is not in it. */
+		struct mallinfo2 mi = mallinfo2();
+
+		if ((r = family(out, "poolgate_heap_inuse_bytes", "gauge",
+		    "Heap bytes allocated and not freed (glibc mallinfo2).")) != 0)
+			return r;
+		EMIT("poolgate_heap_inuse_bytes %zu\n", mi.uordblks + mi.hblkhd);
+	}
 
 	if ((r = family(out, "poolgate_instances", "gauge", "Instances by state.")) != 0)
 		return r;

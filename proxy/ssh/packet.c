@@ -145,8 +145,15 @@ ssh_packet_next(struct ssh_packet *pk, struct pg_slice *payload, uint32_t *seq)
 
 	if (pk->failed)
 		return pk->failed;
-	if (avail == 0)
+	if (avail == 0) {
+		/*
+		 * All fed bytes are delivered (the last payload handed out is dead by now): give back
+		 * what a burst grew, so a connection at rest holds no input buffer.
+		 */
+		pg_buf_free(&pk->in_buf);
+		pk->in_off = 0;
 		return 0;
+	}
 	p = pk->in_buf.p + pk->in_off;
 	if (!pk->have_len) {
 		if (avail < ssh_cipher_len_bytes(c))
@@ -223,9 +230,19 @@ ssh_packet_take_output(struct ssh_packet *pk, struct pg_buf *dst)
 {
 	int r;
 
+	if (dst->len == 0 && pk->out_buf.cap <= dst->max) {
+		/* Hand the buffer over instead of copying it; ours starts again empty. */
+		size_t max = dst->max;
+
+		free(dst->p);
+		*dst = pk->out_buf;
+		dst->max = max;
+		pg_buf_init(&pk->out_buf, SSH_PACKET_MAX_OUTPUT);
+		return 0;
+	}
 	if ((r = pg_buf_append(dst, pk->out_buf.p, pk->out_buf.len)) != 0)
 		return r;
-	pg_buf_reset(&pk->out_buf);
+	pg_buf_free(&pk->out_buf);
 	return 0;
 }
 

@@ -71,7 +71,11 @@ int ssh_packet_next(struct ssh_packet *pk, struct pg_slice *payload, uint32_t *s
  */
 int ssh_packet_send(struct ssh_packet *pk, const uint8_t *payload, size_t len);
 
-/* Appends all pending output to dst and consumes it. 0, or PG_ETOOBIG / PG_ENOMEM (nothing moved). */
+/*
+ * Appends all pending output to dst and consumes it; into an empty dst the buffer itself moves
+ * (no copy), and either way the packet layer keeps no output memory afterwards.
+ * 0, or PG_ETOOBIG / PG_ENOMEM (nothing moved).
+ */
 int ssh_packet_take_output(struct ssh_packet *pk, struct pg_buf *dst);
 size_t ssh_packet_output_len(const struct ssh_packet *pk);
 /* Bytes fed but not yet delivered as packets. */

@@ -383,6 +383,8 @@ flush_queue(struct ssh_transport *t)
 		off += 4 + (size_t)n;
 	}
 	pg_buf_consume(&t->queue, off);
+	if (t->queue.len == 0)
+		pg_buf_free(&t->queue);	/* a rekey's backlog is not kept at rest */
 	if (r != 0)
 		return fail(t, SSH_DISCONNECT_PROTOCOL_ERROR, "cannot send: %s", pg_strerror(r));
 	return 0;

@@ -655,3 +655,46 @@ def test_quiet_session_outlives_the_rekey_clock(ssh_env):
     the time-based rekey check every 10 s after) fires in the pipe and changes nothing."""
     r = run_ssh(ssh_env, "pgtest-alice", "sleep 12; echo done; exit 4", timeout=60)
     assert (r.returncode, r.stdout) == (4, "done\n"), r.stderr
+
+
+def heap_inuse(g):
+    m = re.search(r"^poolgate_heap_inuse_bytes (\d+)$", g.get("/metrics").text(), re.M)
+    assert m, "no poolgate_heap_inuse_bytes in /metrics"
+    return int(m.group(1))
+
+
+def test_memory_per_idle_session_is_small(ssh_env):
+    """40 sessions that each moved 1 MB through poolgate and then sit idle: the heap poolgate
+    holds for them (glibc's count of bytes in use) stays small per session, because buffers a
+    burst grew are given back when drained."""
+    e, n, burst = ssh_env, 40, 1000000
+    base_run = run_ssh(e, "pgtest-alice", "head -c %d /dev/zero" % burst)
+    assert base_run.returncode == 0, base_run.stderr
+    before = heap_inuse(e.g)
+    if before < 64 * 1024:
+        pytest.skip("heap statistics unavailable (%d bytes: a sanitizer's allocator)" % before)
+    procs = []
+    try:
+        for i in range(n):
+            p = subprocess.Popen(ssh_args(e, USERS[i % 2]) + [
+                "head -c %d /dev/zero; echo; echo ready; exec sleep 120" % burst],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            procs.append(p)
+            got = 0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = p.stdout.readline()
+                assert line, "session %d ended early" % i
+                got += len(line)
+                if line == b"ready\n":
+                    break
+            assert got == burst + len(b"\nready\n"), (i, got)
+        time.sleep(0.5)
+        after = heap_inuse(e.g)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    per = (after - before) / n
+    print("heap per idle SSH session: %.0f bytes (%d sessions, %d -> %d)" % (per, n, before, after))
+    assert per < 64 * 1024, "%.0f bytes per idle session" % per
