@@ -125,10 +125,23 @@ pg_buf_consume(struct pg_buf *b, size_t n)
 	b->len -= n;
 }
 
+static unsigned char
+ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* One pass, no strlen: most calls (header names against a list) fail on the first byte. */
 int
 pg_slice_eq_ci(struct pg_slice s, const char *lit)
 {
-	size_t n = strlen(lit);
+	size_t i;
 
-	return s.len == n && strncasecmp((const char *)s.p, lit, n) == 0;
+	for (i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)lit[i];
+
+		if (c == '\0' || ascii_lower(s.p[i]) != ascii_lower(c))
+			return 0;
+	}
+	return lit[i] == '\0';
 }

@@ -40,7 +40,7 @@ int pg_buf_vprintf(struct pg_buf *b, const char *fmt, va_list ap)
 /* Drops the first n bytes (n <= len). */
 void pg_buf_consume(struct pg_buf *b, size_t n);
 
-/* Case-insensitive compare of a slice with a C string; 1 if equal. */
+/* ASCII case-insensitive compare of a slice with a C string (whatever the locale); 1 if equal. */
 int pg_slice_eq_ci(struct pg_slice s, const char *lit);
 
 #endif

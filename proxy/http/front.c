@@ -71,6 +71,8 @@ struct hconn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	enum timer_kind tkind;
+	uint64_t deadline;		/* loop ms when tkind's time is up (arm()) */
+	uint64_t timer_due;		/* loop ms the libuv timer is set for, while it is active */
 	int closes, closing, close_after_write;
 	char peer[PG_ADDRSTRLEN + 8];
 	char client_ip[PG_ADDRSTRLEN];
@@ -253,7 +255,16 @@ static void
 on_timer(uv_timer_t *t)
 {
 	struct hconn *hc = t->data;
+	uint64_t now = uv_now(t->loop);
 
+	if (hc->tkind == T_NONE)
+		return;
+	if (now < hc->deadline) {
+		/* arm() moved the deadline later without touching the timer: sleep on. */
+		hc->timer_due = hc->deadline;
+		uv_timer_start(&hc->timer, on_timer, hc->deadline - now, 0);
+		return;
+	}
 	switch (hc->tkind) {
 	case T_HEADER:
 		hc->f->stats.bad_requests++;
@@ -283,6 +294,11 @@ on_timer(uv_timer_t *t)
 	}
 }
 
+/*
+ * Sets what the connection's one timer means and when it is up. Lazily: a running timer due no
+ * later than the new deadline is left alone and re-armed when it fires early (on_timer), so the
+ * calls made for every request and body chunk do not each stop and restart a libuv timer.
+ */
 static void
 arm(struct hconn *hc, enum timer_kind k)
 {
@@ -294,8 +310,12 @@ arm(struct hconn *hc, enum timer_kind k)
 	case T_IDLE: ms = hc->f->conf.idle_timeout_ms; break;
 	case T_RESPONSE: ms = hc->f->conf.response_timeout_ms; break;
 	case T_TUNNEL: ms = hc->f->conf.websocket_idle_timeout_ms; break;
-	case T_NONE: uv_timer_stop(&hc->timer); return;
+	case T_NONE: return;	/* a running timer finds T_NONE and does nothing */
 	}
+	hc->deadline = uv_now(hc->timer.loop) + ms;
+	if (uv_is_active((uv_handle_t *)&hc->timer) && hc->timer_due <= hc->deadline)
+		return;
+	hc->timer_due = hc->deadline;
 	uv_timer_start(&hc->timer, on_timer, ms, 0);
 }
 
