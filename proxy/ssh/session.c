@@ -656,7 +656,10 @@ keys_done(void *arg)
 	pg_buf_init(&c->first, 0);
 	from_user(c, (struct pg_slice){ first.p, first.len });
 	pg_buf_free(&first);
-	release_user(c);
+	/* A first request that was a relayed attempt keeps the user waiting for its verdict. */
+	if (c->relay == NULL || (auth_relay_state(c->relay) != AUTH_RELAY_HELD &&
+	    auth_relay_state(c->relay) != AUTH_RELAY_WAIT))
+		release_user(c);
 }
 
 /*

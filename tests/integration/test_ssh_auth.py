@@ -512,3 +512,22 @@ def test_expired_certificate_from_trusted_ca(instances, make_gate, tmp_path):
     assert r.returncode == 255
     assert re.search(r'certificate "expired-one" serial \d+ \(CA \S+\) refused: expired',
                      gate.log())
+
+
+def test_password_as_first_request_libssh2(instances, make_gate):
+    """libssh2 sends the password as the connection's first userauth request (no `none`
+    before it): the request that names the user is itself relayed."""
+    path = os.path.join(os.path.dirname(P.poolgate_bin()), "..", "tests", "interop",
+                        "ssh-interop-libssh2")
+    if not os.access(path, os.X_OK):
+        pytest.skip("%s not built" % path)
+    gate = make_gate(instances["pw"], {"methods": ["password"]})
+    r = subprocess.run([path, str(gate.port), PW_USER, "nope", "true"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr, gate.g.log_tail(20))
+    assert gate.g.user_instance(PW_USER) is None
+    r = subprocess.run([path, str(gate.port), PW_USER, PW, "echo libssh2-pw-ok"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr, gate.g.log_tail(20))
+    assert "libssh2-pw-ok" in r.stdout
+    assert gate.g.user_instance(PW_USER) == "auth-1"
