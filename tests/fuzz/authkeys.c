@@ -25,6 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sshkey *key, *certkey;
 	static struct usercert *cert;
+	static struct pg_buf blob;	/* the certificate's slices point into it: kept */
 	static const struct authkeys_ctx ctx = { .user = "alice", .client_ip = "192.0.2.7",
 		.now = 1700000000, .what = "fuzz" };
 	struct pg_slice text = { data, size };
@@ -32,7 +33,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	pg_log_min_level = PG_LOG_ERR;	/* every refused line logs a notice */
 	if (key == NULL) {
-		struct pg_buf b;
 		struct usercert_req req = { .principal = "alice", .key_id = "fuzz", .serial = 1,
 			.now = 1700000000 };
 
@@ -41,11 +41,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		req.key = certkey;
 		req.ca = key;
-		pg_buf_init(&b, 65536);
-		if (usercert_make(&req, &b) != 0 ||
-		    usercert_parse((struct pg_slice){ b.p, b.len }, &cert) != 0)
+		pg_buf_init(&blob, 65536);
+		if (usercert_make(&req, &blob) != 0 ||
+		    usercert_parse((struct pg_slice){ blob.p, blob.len }, &cert) != 0)
 			__builtin_trap();
-		pg_buf_free(&b);
 	}
 	r = authkeys_match(text, key, &ctx);
 	if (r != 0 && r != 1)
