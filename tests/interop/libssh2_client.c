@@ -49,27 +49,30 @@ main(int argc, char **argv)
 	    libssh2_session_methods(s, LIBSSH2_METHOD_MAC_CS),
 	    libssh2_session_methods(s, LIBSSH2_METHOD_HOSTKEY));
 	if (argc >= 5) {
-		LIBSSH2_CHANNEL *ch;
+		LIBSSH2_CHANNEL *ch = NULL;
 		char buf[4096];
-		ssize_t n;
+		ssize_t n = -1;
 
 		if (libssh2_userauth_password(s, argv[2], argv[3]) != 0) {
 			printf("auth=refused\n");
-			return 3;
+			r = 3;
+		} else {
+			printf("auth=ok\n");
+			if ((ch = libssh2_channel_open_session(s)) != NULL &&
+			    libssh2_channel_exec(ch, argv[4]) == 0)
+				while ((n = libssh2_channel_read(ch, buf, sizeof(buf))) > 0)
+					fwrite(buf, 1, (size_t)n, stdout);
+			r = n < 0 ? 1 : 0;
+			if (ch != NULL) {
+				libssh2_channel_close(ch);
+				libssh2_channel_free(ch);
+			}
 		}
-		printf("auth=ok\n");
-		if ((ch = libssh2_channel_open_session(s)) == NULL ||
-		    libssh2_channel_exec(ch, argv[4]) != 0)
-			return 1;
-		while ((n = libssh2_channel_read(ch, buf, sizeof(buf))) > 0)
-			fwrite(buf, 1, (size_t)n, stdout);
-		libssh2_channel_close(ch);
-		libssh2_channel_free(ch);
 		libssh2_session_disconnect(s, "done");
 		libssh2_session_free(s);
 		close(fd);
 		libssh2_exit();
-		return n < 0 ? 1 : 0;
+		return r;
 	}
 	list = libssh2_userauth_list(s, "test", 4);
 	printf("methods=%s\n", list ? list : "");
