@@ -178,6 +178,9 @@ apply_auth_settings(struct ssh_front *f, const struct ssh_conf *sc)
 			return PG_ENOMEM;
 		}
 		kc.argc = sc->nkeys_command;
+		if (sc->keys_command_user == NULL && getuid() == 0)
+			LOG_WARN(LOGP, "ssh.front_auth.authorized_keys_command runs as root: set run_as "
+			    "to an unprivileged user");
 		if (sc->keys_command_user != NULL) {
 			struct passwd pw, *res = NULL;
 			char buf[4096];
