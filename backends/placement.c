@@ -109,3 +109,16 @@ place_user(struct registry *reg, struct pin_table *pins, const char *user, int64
 	}
 	return in;
 }
+
+struct instance *
+place_peek(struct registry *reg, struct pin_table *pins, const char *user)
+{
+	const char *pinned = pins_get(pins, user);
+	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL;
+
+	if (cur != NULL && serves_pinned(cur))
+		return cur;
+	if (cur != NULL && cur->health == HEALTH_UNKNOWN && cur->conf.admin != INST_MAINT)
+		return NULL;
+	return choose(reg, pins, user);
+}

@@ -35,4 +35,13 @@
 struct instance *place_user(struct registry *reg, struct pin_table *pins, const char *user,
     int64_t now_ms, int *moved);
 
+/*
+ * Where place_user() would send user now, without recording or touching anything: for logins
+ * the instance itself decides (password, keyboard-interactive), where the user must reach an
+ * instance before anyone knows the name is real. The caller records the pin (place_user() or
+ * pins_set()) only once the login succeeded, so unauthenticated names never make pins. NULL as
+ * place_user(). Borrowed like place_user()'s result.
+ */
+struct instance *place_peek(struct registry *reg, struct pin_table *pins, const char *user);
+
 #endif

@@ -1,4 +1,5 @@
 #include "certs/authkeys.h"
+#include "certs/keyopts.h"
 #include "core/err.h"
 #include "core/fileread.h"
 #include "core/log.h"
@@ -94,55 +95,136 @@ known_type(const uint8_t *tok, size_t n)
 	return 0;
 }
 
-/* 1 if the line holds key, 0 if not (or skipped). */
+/*
+ * Parses one line: returns 1 with its key (the caller frees it) and options, 0 for a blank or
+ * comment line, PG_EPARSE with *why for a line that does not parse. sshd's rule: a line whose
+ * first field is no key type starts with options.
+ */
 static int
-match_line(struct pg_slice line, const struct sshkey *key, const char *what, unsigned lineno,
-    const char *log_prefix)
+parse_line(struct pg_slice line, struct keyopts *o, struct sshkey **out, const char **why)
 {
+	struct pg_slice opts;
 	const uint8_t *tok, *b64;
 	size_t n, nb;
 	struct sshkey *k = NULL;
-	int r;
 
-	if ((n = next_token(&line, &tok)) == 0 || tok[0] == '#')
+	memset(o, 0, sizeof(*o));
+	while (line.len > 0 && is_space(line.p[0])) {
+		line.p++;
+		line.len--;
+	}
+	if (line.len == 0 || line.p[0] == '#')
 		return 0;
-	if (!known_type(tok, n)) {
-		LOG_NOTICE(log_prefix, "%s:%u: line with options or an unknown key type refused "
-		    "(options are not supported yet)", what, lineno);
-		return 0;
+	{
+		struct pg_slice peek = line;
+
+		if ((n = next_token(&peek, &tok)) > 0 && !known_type(tok, n)) {
+			if (keyopts_split(&line, &opts) != 0) {
+				*why = "unknown key type, or options that do not parse";
+				return PG_EPARSE;
+			}
+			if (keyopts_parse(opts, o, why) != 0)
+				return PG_EPARSE;
+		}
+	}
+	if ((n = next_token(&line, &tok)) == 0 || !known_type(tok, n)) {
+		*why = "unknown key type";
+		return PG_EPARSE;
 	}
 	if ((nb = next_token(&line, &b64)) == 0 ||
-	    (r = sshkey_from_base64((const char *)b64, nb, &k)) != 0) {
-		LOG_NOTICE(log_prefix, "%s:%u: key does not parse, skipped", what, lineno);
-		return 0;
+	    sshkey_from_base64((const char *)b64, nb, &k) != 0) {
+		*why = "key does not parse";
+		return PG_EPARSE;
 	}
 	/* The blob names its own type; it must agree with the line's. */
-	r = strlen(sshkey_type_name(k)) == n && memcmp(sshkey_type_name(k), tok, n) == 0 &&
-	    sshkey_equal_public(k, key);
-	sshkey_free(k);
-	return r;
+	if (strlen(sshkey_type_name(k)) != n || memcmp(sshkey_type_name(k), tok, n) != 0) {
+		sshkey_free(k);
+		*why = "the key's type differs from the line's";
+		return PG_EPARSE;
+	}
+	*out = k;
+	return 1;
 }
 
-int
-authkeys_match(struct pg_slice text, const struct sshkey *key, const char *what,
-    const char *log_prefix)
+/*
+ * Walks the lines of text; for each line holding `key` (the user's key, or a certificate's CA
+ * when cert is set) of the right kind, asks its options, then (certificates) the certificate.
+ */
+static int
+walk(struct pg_slice text, const struct sshkey *key, const struct usercert *cert,
+    const struct authkeys_ctx *ctx)
 {
 	unsigned lineno = 0;
+	char buf[KEYOPTS_VALUE_MAX + 256];
+	struct keyopts *o = malloc(sizeof(*o));
+	int found = 0;
 
-	while (text.len > 0) {
+	if (o == NULL)
+		return 0;
+	while (text.len > 0 && !found) {
 		const uint8_t *nl = memchr(text.p, '\n', text.len);
 		size_t n = nl != NULL ? (size_t)(nl - text.p) : text.len;
 		struct pg_slice line = { text.p, n };
+		struct sshkey *k = NULL;
+		const char *why = NULL;
+		int r;
 
 		lineno++;
-		if (n > 0 && line.p[n - 1] == '\r')
-			line.len--;
-		if (match_line(line, key, what, lineno, log_prefix))
-			return 1;
 		text.p += n + (nl != NULL);
 		text.len -= n + (nl != NULL);
+		if (n > 0 && line.p[n - 1] == '\r')
+			line.len--;
+		if ((r = parse_line(line, o, &k, &why)) != 1) {
+			if (r < 0)
+				LOG_NOTICE(ctx->log_prefix, "%s:%u: %s; line skipped", ctx->what, lineno,
+				    why);
+			continue;
+		}
+		if (o->cert_authority != (cert != NULL) || !sshkey_equal_public(k, key)) {
+			sshkey_free(k);
+			continue;
+		}
+		sshkey_free(k);
+		if ((why = keyopts_refusal(o, ctx->client_ip, ctx->now, buf, sizeof(buf))) == NULL &&
+		    cert != NULL) {
+			/* principals="a,b": the certificate must name one of them. */
+			const char *p = o->has_principals ? o->principals : ctx->user ? ctx->user : "";
+			char name[KEYOPTS_VALUE_MAX];
+
+			why = "no principals";
+			while (*p != '\0') {
+				size_t pn = strcspn(p, ",");
+
+				snprintf(name, sizeof(name), "%.*s", (int)pn, p);
+				if (usercert_check(cert, name, ctx->now, &why) == 0) {
+					why = NULL;
+					break;
+				}
+				p += pn + (p[pn] == ',');
+			}
+		}
+		if (why != NULL)
+			LOG_NOTICE(ctx->log_prefix, "%s:%u: %s for user %s refused: %s", ctx->what,
+			    lineno, cert ? "certificate authority" : "key", ctx->user ? ctx->user : "?",
+			    why);
+		else
+			found = 1;
 	}
-	return 0;
+	free(o);
+	return found;
+}
+
+int
+authkeys_match(struct pg_slice text, const struct sshkey *key, const struct authkeys_ctx *ctx)
+{
+	return walk(text, key, NULL, ctx);
+}
+
+int
+authkeys_match_cert(struct pg_slice text, const struct usercert *cert,
+    const struct authkeys_ctx *ctx)
+{
+	return walk(text, cert->ca, cert, ctx);
 }
 
 int
@@ -154,14 +236,14 @@ authkeys_read_file(const char *path, struct pg_buf *out)
 }
 
 int
-authkeys_check_file(const char *path, const struct sshkey *key, const char *log_prefix)
+authkeys_check_file(const char *path, const struct sshkey *key, const struct authkeys_ctx *ctx)
 {
 	struct pg_buf b;
 	int r;
 
 	pg_buf_init(&b, AUTHKEYS_MAX_BYTES);
 	if ((r = authkeys_read_file(path, &b)) == 0)
-		r = authkeys_match((struct pg_slice){ b.p, b.len }, key, path, log_prefix);
+		r = authkeys_match((struct pg_slice){ b.p, b.len }, key, ctx);
 	pg_buf_free(&b);
 	return r;
 }

@@ -590,13 +590,120 @@ check_user_pattern(struct pctx *c, const char *kp, const char *pat)
 		fail(c, kp, "must contain %%u (the user name)");
 }
 
+/* A list of front auth method names into SSH_FM_* bits: non-empty, known, no repeats. */
+static void
+get_methods(struct pctx *c, const cJSON *obj, const char *path, unsigned *out)
+{
+	static const char *const names[] = { "publickey", "password", "keyboard-interactive", NULL };
+	char **m = NULL, kp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
+	size_t n = 0;
+	unsigned bits = 0;
+
+	get_string_array(c, obj, "methods", path, &m, &n);
+	join(kp, path, "methods");
+	for (size_t i = 0; i < n; i++) {
+		int k = 0;
+
+		while (names[k] != NULL && strcmp(names[k], m[i]) != 0)
+			k++;
+		join_index(ip, kp, i);
+		if (names[k] == NULL)
+			fail(c, ip, "expected \"publickey\", \"password\" or \"keyboard-interactive\"");
+		else if (bits & (1u << k))
+			fail(c, ip, "\"%s\" given twice", m[i]);
+		bits |= 1u << k;
+		free(m[i]);
+	}
+	free(m);
+	if (n > 0 && !c->failed)
+		*out = bits;
+}
+
+static void
+parse_method_rules(struct pctx *c, const cJSON *obj, struct ssh_conf *s)
+{
+	static const char *const keys[] = { "users", "methods", NULL };
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "per_user");
+	const char *path = "ssh.front_auth.per_user";
+	char ip[PATH_MAX_LEN];
+	size_t n, i = 0;
+
+	if (c->failed || v == NULL)
+		return;
+	if (!cJSON_IsArray(v)) {
+		fail(c, path, "expected an array of {\"users\": [...], \"methods\": [...]}");
+		return;
+	}
+	if ((n = (size_t)cJSON_GetArraySize(v)) == 0)
+		return;
+	if ((s->method_rules = calloc(n, sizeof(*s->method_rules))) == NULL) {
+		c->nomem = 1;
+		fail(c, path, "out of memory");
+		return;
+	}
+	s->nmethod_rules = n;
+	for (const cJSON *it = v->child; it != NULL && !c->failed; it = it->next, i++) {
+		struct ssh_method_rule *r = &s->method_rules[i];
+
+		join_index(ip, path, i);
+		if (!cJSON_IsObject(it)) {
+			fail(c, ip, "expected an object");
+			break;
+		}
+		check_keys(c, it, ip, keys);
+		get_string_array(c, it, "users", ip, &r->users, &r->nusers);
+		get_methods(c, it, ip, &r->methods);
+		if (!c->failed && (r->users == NULL || r->methods == 0))
+			fail(c, ip, "needs both \"users\" and \"methods\"");
+	}
+}
+
+/* %u and %% are the only escapes in the command's arguments. */
+static void
+check_escapes(struct pctx *c, const char *kp, const char *arg)
+{
+	for (const char *p = arg; *p != '\0' && !c->failed; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] != 'u' && p[1] != '%')
+			fail(c, kp, "only %%u and %%%% may follow %%");
+		p++;
+	}
+}
+
+static void
+parse_keys_command(struct pctx *c, const cJSON *obj, struct ssh_conf *s)
+{
+	static const char *const keys[] = { "command", "run_as", "timeout_ms", NULL };
+	const char *path = "ssh.front_auth.authorized_keys_command";
+	const cJSON *o = get_object(c, obj, "authorized_keys_command", "ssh.front_auth");
+	char kp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
+
+	if (o == NULL)
+		return;
+	check_keys(c, o, path, keys);
+	get_string_array(c, o, "command", path, &s->keys_command, &s->nkeys_command);
+	get_string(c, o, "run_as", path, 0, &s->keys_command_user);
+	get_uint(c, o, "timeout_ms", path, 100, 600000, &s->keys_command_timeout_ms);
+	join(kp, path, "command");
+	if (!c->failed && s->keys_command == NULL)
+		fail(c, kp, "required");
+	if (!c->failed && s->keys_command[0][0] != '/')
+		fail(c, kp, "the program must be an absolute path");
+	for (size_t i = 0; i < s->nkeys_command && !c->failed; i++) {
+		join_index(ip, kp, i);
+		check_escapes(c, ip, s->keys_command[i]);
+	}
+}
+
 static void
 parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
 {
 	static const char *const keys[] = { "host_keys", "front_auth", "upstream_auth",
 		"known_hosts", "host_key_check", "max_auth_tries", "login_grace_ms",
 		"connect_timeout_ms", "max_connections", NULL };
-	static const char *const front_keys[] = { "authorized_keys", "trusted_user_ca_keys", NULL };
+	static const char *const front_keys[] = { "authorized_keys", "trusted_user_ca_keys",
+		"methods", "per_user", "authorized_keys_command", NULL };
 	static const char *const up_keys[] = { "mode", "ca_key", "key", NULL };
 	static const char *const modes[] = { "certificate", "key", NULL };
 	static const char *const checks[] = { "known_hosts", "tofu", NULL };
@@ -613,6 +720,9 @@ parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
 		check_user_pattern(c, "ssh.front_auth.authorized_keys", s->authorized_keys);
 		get_string(c, o, "trusted_user_ca_keys", "ssh.front_auth", 0,
 		    &s->trusted_user_ca_keys);
+		get_methods(c, o, "ssh.front_auth", &s->front_methods);
+		parse_method_rules(c, o, s);
+		parse_keys_command(c, o, s);
 	}
 	if ((o = get_object(c, v, "upstream_auth", "ssh")) != NULL) {
 		check_keys(c, o, "ssh.upstream_auth", up_keys);
@@ -657,7 +767,8 @@ config_defaults(struct pg_config *cfg)
 	    (cfg->listen_http[0] = strdup("0.0.0.0:8080")) == NULL)
 		return PG_ENOMEM;
 	cfg->ssh = (struct ssh_conf){ .max_auth_tries = 6, .login_grace_ms = 120000,
-		.connect_timeout_ms = 10000, .max_connections = 10000 };
+		.connect_timeout_ms = 10000, .max_connections = 10000,
+		.front_methods = SSH_FM_PUBLICKEY, .keys_command_timeout_ms = 5000 };
 	cfg->nlisten_ssh = 1;
 	if ((cfg->listen_ssh = calloc(1, sizeof(char *))) == NULL ||
 	    (cfg->listen_ssh[0] = strdup("0.0.0.0:2222")) == NULL)
@@ -963,6 +1074,16 @@ pg_config_free(struct pg_config *c)
 	free(c->ssh.host_keys);
 	free(c->ssh.authorized_keys);
 	free(c->ssh.trusted_user_ca_keys);
+	for (size_t i = 0; i < c->ssh.nmethod_rules; i++) {
+		for (size_t j = 0; j < c->ssh.method_rules[i].nusers; j++)
+			free(c->ssh.method_rules[i].users[j]);
+		free(c->ssh.method_rules[i].users);
+	}
+	free(c->ssh.method_rules);
+	for (size_t i = 0; i < c->ssh.nkeys_command; i++)
+		free(c->ssh.keys_command[i]);
+	free(c->ssh.keys_command);
+	free(c->ssh.keys_command_user);
 	free(c->ssh.ca_key);
 	free(c->ssh.upstream_key);
 	free(c->ssh.known_hosts);

@@ -66,6 +66,15 @@ struct http_conf {
 };
 
 enum ssh_upstream_mode { SSH_UP_CERTIFICATE, SSH_UP_KEY };
+/* Front authentication methods, as bits (ssh.front_auth.methods). */
+enum { SSH_FM_PUBLICKEY = 1, SSH_FM_PASSWORD = 2, SSH_FM_KBDINT = 4 };
+
+/* ssh.front_auth.per_user[]: users matching one of the globs get these methods. */
+struct ssh_method_rule {
+	char **users;		/* fnmatch(3) globs on the user name */
+	size_t nusers;
+	unsigned methods;	/* SSH_FM_* bits, never 0 */
+};
 enum ssh_hostkey_check { SSH_HKC_KNOWN_HOSTS, SSH_HKC_TOFU };
 
 /* The SSH front door (proxy/ssh). Paths are NULL when unset; docs/config.md says what then. */
@@ -74,6 +83,14 @@ struct ssh_conf {
 	size_t nhost_keys;
 	char *authorized_keys;		/* path pattern, %u = user name, %% = % */
 	char *trusted_user_ca_keys;	/* CA public keys whose user certificates log in */
+	unsigned front_methods;		/* SSH_FM_* bits; default publickey */
+	struct ssh_method_rule *method_rules;	/* first match wins over front_methods */
+	size_t nmethod_rules;
+	/* AuthorizedKeysCommand-style program: argv (%u, %% expanded per user); NULL when unset. */
+	char **keys_command;
+	size_t nkeys_command;
+	char *keys_command_user;	/* run as this user; NULL: poolgate's own */
+	uint32_t keys_command_timeout_ms;
 	enum ssh_upstream_mode upstream_mode;
 	char *ca_key;			/* pool user CA; none: state_dir/user_ca_ed25519 */
 	char *upstream_key;		/* mode "key": the private key poolgate logs in with */

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/sshwire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct auth_server {
 	struct auth_server_conf conf;
 	char user[USER_MAX];
 	int have_user;
+	unsigned methods;	/* AUTH_M_* */
 	uint32_t failures;
 };
 
@@ -22,8 +24,10 @@ auth_server_new(const struct auth_server_conf *conf)
 {
 	struct auth_server *a = calloc(1, sizeof(*a));
 
-	if (a != NULL)
+	if (a != NULL) {
 		a->conf = *conf;
+		a->methods = AUTH_M_PUBLICKEY;
+	}
 	return a;
 }
 
@@ -68,14 +72,34 @@ auth_request_user(struct pg_slice payload, char *out, size_t outlen)
 	return copy_cstr(user, out, outlen);
 }
 
+void
+auth_server_set_methods(struct auth_server *a, unsigned methods)
+{
+	a->methods = methods;
+}
+
+unsigned
+auth_server_methods(const struct auth_server *a)
+{
+	return a->methods;
+}
+
 /* byte SSH_MSG_USERAUTH_FAILURE, name-list authentications that can continue, boolean partial */
 static int
-put_failure(struct pg_buf *reply)
+put_failure(struct auth_server *a, int partial, struct pg_buf *reply)
 {
+	char list[64];
 	int r;
 
+	/* sshd's order; clients try methods in their own order anyway. */
+	snprintf(list, sizeof(list), "%s%s%s",
+	    a->methods & AUTH_M_PUBLICKEY ? "publickey," : "",
+	    a->methods & AUTH_M_KBDINT ? "keyboard-interactive," : "",
+	    a->methods & AUTH_M_PASSWORD ? "password," : "");
+	if (list[0] != '\0')
+		list[strlen(list) - 1] = '\0';
 	if ((r = ssh_put_u8(reply, SSH_MSG_USERAUTH_FAILURE)) != 0 ||
-	    (r = ssh_put_cstring(reply, "publickey")) != 0 || (r = ssh_put_bool(reply, 0)) != 0)
+	    (r = ssh_put_cstring(reply, list)) != 0 || (r = ssh_put_bool(reply, partial)) != 0)
 		return r;
 	return 0;
 }
@@ -85,7 +109,13 @@ failed(struct auth_server *a, struct pg_buf *reply)
 {
 	if (++a->failures >= a->conf.max_tries)
 		return PG_ETOOBIG;
-	return put_failure(reply);
+	return put_failure(a, 0, reply);
+}
+
+int
+auth_server_fail(struct auth_server *a, int partial, struct pg_buf *reply)
+{
+	return partial ? put_failure(a, 1, reply) : failed(a, reply);
 }
 
 /* The bytes a publickey signature covers (RFC 4252 7). */
@@ -179,7 +209,7 @@ publickey(struct auth_server *a, struct pg_slice rest, struct pg_slice sid, stru
 	sshkey_free(k);
 	if (r == PG_ENOMEM)
 		return r;
-	return r == 0 ? 1 : failed(a, reply);
+	return r == 0 ? AUTH_PROVEN : failed(a, reply);
 }
 
 int
@@ -204,10 +234,14 @@ auth_server_handle(struct auth_server *a, struct pg_slice payload, struct pg_sli
 		LOG_NOTICE(a->conf.log_prefix, "user %s: change of user name refused", a->user);
 		return PG_EPARSE;
 	}
-	if (ssh_slice_eq(method, "publickey"))
+	if (ssh_slice_eq(method, "publickey") && (a->methods & AUTH_M_PUBLICKEY))
 		return publickey(a, s, session_id, user, service, reply);
+	if (ssh_slice_eq(method, "password") && (a->methods & AUTH_M_PASSWORD))
+		return AUTH_RELAY_PASSWORD;
+	if (ssh_slice_eq(method, "keyboard-interactive") && (a->methods & AUTH_M_KBDINT))
+		return AUTH_RELAY_KBDINT;
 	/* "none" and every other method: what can continue. Only real attempts count. */
 	if (ssh_slice_eq(method, "none"))
-		return put_failure(reply);
+		return put_failure(a, 0, reply);
 	return failed(a, reply);
 }

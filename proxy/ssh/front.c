@@ -6,10 +6,13 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#include <fnmatch.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOGP "ssh"
 
@@ -112,6 +115,99 @@ load_known_hosts(const char *path, struct pg_buf *b, const char *what)
 	return 0;
 }
 
+static void
+free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int
+copy_strv(char **src, size_t n, char ***out)
+{
+	char **v = calloc(n ? n : 1, sizeof(*v));
+
+	if (v == NULL)
+		return PG_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if ((v[i] = strdup(src[i])) == NULL) {
+			free_strv(v, i);
+			return PG_ENOMEM;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+free_rules(struct ssh_method_rule *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free_strv(r[i].users, r[i].nusers);
+	free(r);
+}
+
+/*
+ * Copies the method settings and the keys program of cfg. run_as is looked up in the password
+ * database here (start and SIGHUP): an unknown user disables the program (logged), since
+ * running it as poolgate instead could be running it as root.
+ */
+static int
+apply_auth_settings(struct ssh_front *f, const struct ssh_conf *sc)
+{
+	struct ssh_method_rule *rules = NULL;
+	struct keycmd_conf kc = { .timeout_ms = sc->keys_command_timeout_ms };
+	size_t i;
+
+	if (sc->nmethod_rules > 0 &&
+	    (rules = calloc(sc->nmethod_rules, sizeof(*rules))) == NULL)
+		return PG_ENOMEM;
+	for (i = 0; i < sc->nmethod_rules; i++) {
+		rules[i].methods = sc->method_rules[i].methods;
+		rules[i].nusers = sc->method_rules[i].nusers;
+		if (copy_strv(sc->method_rules[i].users, rules[i].nusers, &rules[i].users) != 0) {
+			rules[i].nusers = 0;
+			free_rules(rules, i + 1);
+			return PG_ENOMEM;
+		}
+	}
+	if (sc->nkeys_command > 0) {
+		if (copy_strv(sc->keys_command, sc->nkeys_command, &kc.argv) != 0) {
+			free_rules(rules, sc->nmethod_rules);
+			return PG_ENOMEM;
+		}
+		kc.argc = sc->nkeys_command;
+		if (sc->keys_command_user == NULL && getuid() == 0)
+			LOG_WARN(LOGP, "ssh.front_auth.authorized_keys_command runs as root: set run_as "
+			    "to an unprivileged user");
+		if (sc->keys_command_user != NULL) {
+			struct passwd pw, *res = NULL;
+			char buf[4096];
+
+			if (getpwnam_r(sc->keys_command_user, &pw, buf, sizeof(buf), &res) != 0 ||
+			    res == NULL) {
+				LOG_ERR(LOGP, "ssh.front_auth.authorized_keys_command.run_as: no user "
+				    "\"%s\"; the program will not run", sc->keys_command_user);
+				free_strv(kc.argv, kc.argc);
+				kc.argv = NULL;
+				kc.argc = 0;
+			} else {
+				kc.set_ids = pw.pw_uid != getuid() || pw.pw_gid != getgid();
+				kc.uid = pw.pw_uid;
+				kc.gid = pw.pw_gid;
+			}
+		}
+	}
+	free_rules(f->method_rules, f->nmethod_rules);
+	f->method_rules = rules;
+	f->nmethod_rules = sc->nmethod_rules;
+	f->front_methods = sc->front_methods;
+	free_strv(f->keys_cmd.argv, f->keys_cmd.argc);
+	f->keys_cmd = kc;
+	return 0;
+}
+
 static int
 apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 {
@@ -119,7 +215,8 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	struct sshkey **cas;
 	size_t ncas;
 
-	if (load_user_cas(cfg->ssh.trusted_user_ca_keys, &cas, &ncas) != 0)
+	if (load_user_cas(cfg->ssh.trusted_user_ca_keys, &cas, &ncas) != 0 ||
+	    apply_auth_settings(f, &cfg->ssh) != 0)
 		return PG_ENOMEM;
 	free_cas(f->user_cas, f->nuser_cas);
 	f->user_cas = cas;
@@ -136,9 +233,10 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
 	f->max_connections = cfg->ssh.max_connections;
-	if (f->authorized_keys == NULL && f->nuser_cas == 0)
-		LOG_WARN(LOGP, "neither ssh.front_auth.authorized_keys nor trusted_user_ca_keys is set: "
-		    "nobody can log in");
+	if (f->authorized_keys == NULL && f->nuser_cas == 0 && f->keys_cmd.argc == 0 &&
+	    f->front_methods == SSH_FM_PUBLICKEY && f->nmethod_rules == 0)
+		LOG_WARN(LOGP, "only publickey is allowed and neither ssh.front_auth.authorized_keys, "
+		    "authorized_keys_command nor trusted_user_ca_keys is set: nobody can log in");
 	if (f->check == SSH_HKC_KNOWN_HOSTS && f->known_hosts == NULL)
 		LOG_WARN(LOGP, "ssh.known_hosts is not set and host_key_check is \"known_hosts\": "
 		    "every instance will be refused");
@@ -224,6 +322,8 @@ front_free(struct ssh_front *f)
 	sshkey_free(f->ca);
 	sshkey_free(f->upstream_key);
 	free_cas(f->user_cas, f->nuser_cas);
+	free_rules(f->method_rules, f->nmethod_rules);
+	free_strv(f->keys_cmd.argv, f->keys_cmd.argc);
 	pg_buf_free(&f->kh_text);
 	pg_buf_free(&f->tofu_text);
 	free(f->authorized_keys);
@@ -335,20 +435,42 @@ ssh_front_reload(struct ssh_front *f, const struct pg_config *cfg, char *err, si
 }
 
 int
+sshf_ca_trusted(const struct ssh_front *f, const struct sshkey *ca)
+{
+	for (size_t i = 0; i < f->nuser_cas; i++)
+		if (sshkey_equal_public(ca, f->user_cas[i]))
+			return 1;
+	return 0;
+}
+
+unsigned
+sshf_user_methods(const struct ssh_front *f, const char *user)
+{
+	for (size_t i = 0; i < f->nmethod_rules; i++)
+		for (size_t j = 0; j < f->method_rules[i].nusers; j++)
+			if (fnmatch(f->method_rules[i].users[j], user, 0) == 0)
+				return f->method_rules[i].methods;
+	return f->front_methods;
+}
+
+const struct keycmd_conf *
+sshf_keys_cmd(const struct ssh_front *f)
+{
+	return f->keys_cmd.argc > 0 ? &f->keys_cmd : NULL;
+}
+
+int
 sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *cert,
     const char *log_prefix)
 {
 	char fp[SSHKEY_FP_LEN];
 	const char *why = NULL;
-	size_t i;
 
 	if (sshkey_fingerprint(cert->ca, fp, sizeof(fp)) != 0)
 		fp[0] = '\0';
-	for (i = 0; i < f->nuser_cas; i++)
-		if (sshkey_equal_public(cert->ca, f->user_cas[i]))
-			break;
-	if (i == f->nuser_cas)
-		why = "its CA is not trusted (ssh.front_auth.trusted_user_ca_keys)";
+	if (!sshf_ca_trusted(f, cert->ca))
+		why = "its CA is not trusted (ssh.front_auth.trusted_user_ca_keys, or a cert-authority "
+		    "line of the user's keys)";
 	else if (usercert_check(cert, user, (uint64_t)time(NULL), &why) == 0)
 		why = NULL;
 	if (why != NULL) {

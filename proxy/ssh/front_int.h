@@ -3,6 +3,7 @@
 #define PG_PROXY_SSH_FRONT_INT_H
 
 #include "proxy/ssh/front.h"
+#include "proxy/ssh/keycmd.h"
 #include "certs/sshkey.h"
 #include "certs/usercert.h"
 
@@ -43,6 +44,10 @@ struct ssh_front {
 	int kh_loaded;
 	struct sshkey **user_cas;	/* ssh.front_auth.trusted_user_ca_keys, loaded */
 	size_t nuser_cas;
+	unsigned front_methods;		/* AUTH_M_* for users no per_user rule matches */
+	struct ssh_method_rule *method_rules;	/* owned copies */
+	size_t nmethod_rules;
+	struct keycmd_conf keys_cmd;	/* argv owned; argc 0: no program */
 	uint32_t max_auth_tries, login_grace_ms, connect_timeout_ms, max_connections;
 	struct sconn *conns;
 	size_t nconns;
@@ -58,9 +63,16 @@ void session_close_all(struct ssh_front *f);
 void ssh_front_maybe_free(struct ssh_front *f);
 
 /* front.c: policy */
-/* 1 if cert may log in as user: a trusted CA signed it and usercert_check() passes. */
+/* 1 if a trusted_user_ca_keys CA signed cert and usercert_check() passes for user, else 0. */
 int sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *cert,
     const char *log_prefix);
+/* 1 if ca is one of ssh.front_auth.trusted_user_ca_keys. */
+int sshf_ca_trusted(const struct ssh_front *f, const struct sshkey *ca);
+/* The front methods (AUTH_M_* bits) user may use: the first per_user rule that matches, else
+ * ssh.front_auth.methods. */
+unsigned sshf_user_methods(const struct ssh_front *f, const char *user);
+/* The AuthorizedKeysCommand-style program, or NULL when none is configured (or usable). */
+const struct keycmd_conf *sshf_keys_cmd(const struct ssh_front *f);
 /* 0 to trust the instance's key; else a reason (static) in *why. */
 int sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
     const struct sshkey *key, const char **why, const char *log_prefix);

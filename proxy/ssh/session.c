@@ -3,7 +3,8 @@
  * userauth request on, a connection to the user's instance (client-role transport, "up").
  *
  * Phases (set_phase() is the one place they change):
- *	AUTH     the user authenticates with us; the upstream connects and exchanges keys meanwhile
+ *	AUTH     the user authenticates with us; the upstream connects and exchanges keys meanwhile;
+ *	         password and keyboard-interactive attempts are relayed to the instance (auth_relay)
  *	UPAUTH   the user proved a key; we log in upstream with a certificate signed on the spot
  *	PIPE     both sides authenticated: messages 80..127 cross unchanged (but hostkeys-*)
  *	CLOSING  DISCONNECTs are queued; sockets shut down after their writes, then close
@@ -13,7 +14,9 @@
  */
 #include "proxy/ssh/front_int.h"
 #include "proxy/ssh/auth.h"
+#include "proxy/ssh/auth_relay.h"
 #include "proxy/ssh/transport.h"
+#include "proxy/ssh/userkeys.h"
 #include "backends/placement.h"
 #include "certs/authkeys.h"
 #include "certs/usercert.h"
@@ -46,7 +49,7 @@ struct side {
 	int connected;
 	int closing;		/* uv_close called */
 	int paused;		/* reading stopped by flow control */
-	int held;		/* reading stopped while the user's keys are read */
+	int held;		/* reading stopped: the user's keys are read, or a relayed attempt runs */
 	int reading;
 	const char *name;	/* "user", "instance" */
 	struct sconn *conn;	/* the session this side belongs to */
@@ -74,15 +77,14 @@ struct sconn {
 	uint64_t grace_end_ms;		/* uv_now() at accept + login_grace_ms */
 	uint64_t up_end_ms;		/* the instance must have exchanged keys by then; 0: none */
 	/*
-	 * The user's authorized_keys, read once off the loop (uv_queue_work) at the first userauth
-	 * request; that request waits in `first` meanwhile, and nothing more is read from the user.
+	 * The user's keys (userkeys.h), fetched once off the loop at the first userauth request;
+	 * that request waits in `first` meanwhile, and nothing more is read from the user.
 	 */
 	enum { KEYS_NONE, KEYS_READING, KEYS_READY } keys_state;
-	uv_work_t keys_work;
-	char keys_path[4096];
-	struct pg_buf keys;
-	int keys_status;
+	struct ukeys *keys;
 	struct pg_buf first;
+	struct auth_relay *relay;	/* password / keyboard-interactive passthrough */
+	const char *method;		/* static: how the user got in */
 };
 
 static void conn_close(struct sconn *c, const char *why);
@@ -145,9 +147,10 @@ maybe_free(struct sconn *c)
 	f->nconns--;
 	ssh_transport_free(c->down.t);
 	ssh_transport_free(c->up.t);
-	pg_buf_free(&c->keys);
+	ukeys_release(c->keys);
 	pg_buf_free(&c->first);
 	auth_server_free(c->auth);
+	auth_relay_free(c->relay);
 	if (c->inst != NULL)
 		inst_unref(c->inst);
 	free(c);
@@ -426,17 +429,24 @@ out:
 	return r;
 }
 
-/* Once the user proved a key and the upstream keys are in place, log in upstream. */
+static void send_relayed(struct sconn *c);
+
+/*
+ * Once the upstream keys are in place: a held password or keyboard-interactive attempt goes to
+ * the instance, or, once the user proved a key, our own login does.
+ */
 static void
 maybe_upauth(struct sconn *c)
 {
 	enum ssh_tstate st;
 	int r;
 
-	if (c->phase != PH_AUTH || !c->user_ok || c->up.t == NULL)
+	if (c->phase != PH_AUTH || c->up.t == NULL)
 		return;
 	st = ssh_transport_state(c->up.t);
-	if (st != SSH_T_SERVICE && st != SSH_T_OPEN)
+	if (c->relay != NULL && auth_relay_state(c->relay) == AUTH_RELAY_HELD && st == SSH_T_OPEN)
+		send_relayed(c);
+	if (!c->user_ok || c->phase != PH_AUTH || (st != SSH_T_SERVICE && st != SSH_T_OPEN))
 		return;
 	set_phase(c, PH_UPAUTH);
 	if ((r = send_upstream_auth(c)) != 0) {
@@ -495,6 +505,30 @@ pipe_payload(struct sconn *c, struct side *from, struct pg_slice pl)
 	return 0;
 }
 
+/*
+ * The user is in: a user placed with place_peek() (a relayed login) gets their pin now, on the
+ * instance that let them in; anyone else's pin is touched.
+ */
+static void
+record_pin(struct sconn *c)
+{
+	const char *pinned = pins_get(c->f->pins, c->user);
+	int r;
+
+	if (pinned != NULL && strcmp(pinned, c->inst->conf.id) != 0)
+		LOG_NOTICE(c->prefix, "user %s: logged in on %s while pinned to %s; pin kept",
+		    c->user, c->inst->conf.id, pinned);
+	if (pinned != NULL) {
+		pins_touch(c->f->pins, c->user, pg_wall_ms());
+		return;
+	}
+	if ((r = pins_set(c->f->pins, c->user, c->inst->conf.id, pg_wall_ms())) != 0)
+		LOG_ERR(c->prefix, "user %s: cannot pin to %s: %s", c->user, c->inst->conf.id,
+		    pg_strerror(r));
+	else
+		LOG_INFO(c->prefix, "user %s: pinned to %s", c->user, c->inst->conf.id);
+}
+
 static void
 open_pipe(struct sconn *c)
 {
@@ -516,12 +550,15 @@ open_pipe(struct sconn *c)
 	set_phase(c, PH_PIPE);
 	c->f->stats.sessions_total++;
 	/* Idle sessions stay small: the user's keys and the auth state are done with. */
-	pg_buf_free(&c->keys);
+	ukeys_release(c->keys);
+	c->keys = NULL;
 	auth_server_free(c->auth);
 	c->auth = NULL;
-	pins_touch(c->f->pins, c->user, pg_wall_ms());
-	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u)", c->user, c->inst->conf.id,
-	    c->inst_addr, c->inst_port);
+	auth_relay_free(c->relay);
+	c->relay = NULL;
+	record_pin(c);
+	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u) after %s", c->user,
+	    c->inst->conf.id, c->inst_addr, c->inst_port, c->method ? c->method : "publickey");
 	/* From now on the timer drives the time-based rekeys of idle sessions (1 hour). */
 	uv_timer_stop(&c->timer);
 	uv_timer_start(&c->timer, on_timer, REKEY_CHECK_MS, 0);
@@ -535,11 +572,13 @@ open_pipe(struct sconn *c)
  * -1 after closing the session.
  */
 static int
-place_and_connect(struct sconn *c)
+place_and_connect(struct sconn *c, int record)
 {
 	int r;
 
-	if ((c->inst = place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL)) == NULL) {
+	c->inst = record ? place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL) :
+	    place_peek(c->f->reg, c->f->pins, c->user);
+	if (c->inst == NULL) {
 		struct pg_buf b;
 
 		LOG_NOTICE(c->prefix, "user %s: no instance is available", c->user);
@@ -584,82 +623,156 @@ route_user(struct sconn *c, struct pg_slice pl)
 	}
 	snprintf(c->prefix + strlen(c->prefix), sizeof(c->prefix) - strlen(c->prefix), " %s",
 	    c->user);
+	auth_server_set_methods(c->auth, sshf_user_methods(c->f, c->user));
 	if (pins_get(c->f->pins, c->user) != NULL)
-		(void)place_and_connect(c);
+		(void)place_and_connect(c, 1);
 }
 
 static void drain(struct sconn *c, struct side *s);
 static void from_user(struct sconn *c, struct pg_slice pl);
 
+/* Stops handing the user's messages over until release_user(). */
 static void
-keys_work(uv_work_t *w)
+hold_user(struct sconn *c)
 {
-	struct sconn *c = w->data;
-
-	/* A worker thread: file I/O only, no loop state, no logging. */
-	c->keys_status = authkeys_read_file(c->keys_path, &c->keys);
+	c->down.held = 1;
+	uv_read_stop((uv_stream_t *)&c->down.tcp);
 }
 
 static void
-keys_done(uv_work_t *w, int status)
+release_user(struct sconn *c)
 {
-	struct sconn *c = w->data;
-	struct pg_buf first = c->first;
-	int r;
-
-	c->pending_closes--;
-	c->keys_state = KEYS_READY;
-	if (status != 0)
-		c->keys_status = status;
-	if (c->phase == PH_CLOSING) {
-		maybe_free(c);
-		return;
-	}
-	if (c->keys_status != 0)
-		LOG_NOTICE(c->prefix, "user %s: %s: %s", c->user, c->keys_path,
-		    c->keys_status == PG_ENOTFOUND ? "no such file" : pg_strerror(c->keys_status));
-	pg_buf_init(&c->first, 0);
-	from_user(c, (struct pg_slice){ first.p, first.len });
-	pg_buf_free(&first);
-	if (c->phase == PH_CLOSING)
+	if (!c->down.held || c->phase == PH_CLOSING)
 		return;
 	c->down.held = 0;
 	drain(c, &c->down);
-	if (c->phase != PH_CLOSING && !c->down.paused && !c->down.closing &&
-	    (r = uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read)) != 0)
+	if (c->phase != PH_CLOSING && !c->down.held && !c->down.paused && !c->down.closing &&
+	    uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read) != 0)
 		conn_close(c, "connection lost");
 }
 
-/* The first request names the user: read their authorized_keys before answering it. */
+/* Every key source answered: the first request, held meanwhile, is handled now. */
+static void
+keys_done(void *arg)
+{
+	struct sconn *c = arg;
+	struct pg_buf first = c->first;
+
+	c->keys_state = KEYS_READY;
+	if (c->phase == PH_CLOSING)
+		return;
+	pg_buf_init(&c->first, 0);
+	from_user(c, (struct pg_slice){ first.p, first.len });
+	pg_buf_free(&first);
+	/* A first request that was a relayed attempt keeps the user waiting for its verdict. */
+	if (c->relay == NULL || (auth_relay_state(c->relay) != AUTH_RELAY_HELD &&
+	    auth_relay_state(c->relay) != AUTH_RELAY_WAIT))
+		release_user(c);
+}
+
+/*
+ * The first request names the user: fetch their keys (when publickey is theirs to use) before
+ * answering it.
+ */
 static void
 start_keys_read(struct sconn *c, struct pg_slice pl)
 {
-	int r;
+	int r = 1;
 
 	pg_buf_init(&c->first, 65536);
-	pg_buf_init(&c->keys, AUTHKEYS_MAX_BYTES);
 	if (pg_buf_append(&c->first, pl.p, pl.len) != 0) {
 		conn_close(c, "out of memory");
 		return;
 	}
 	c->keys_state = KEYS_READING;
-	c->down.held = 1;
-	uv_read_stop((uv_stream_t *)&c->down.tcp);
-	if (c->f->authorized_keys == NULL ||
-	    authkeys_expand(c->f->authorized_keys, c->user, c->keys_path, sizeof(c->keys_path)) != 0) {
-		snprintf(c->keys_path, sizeof(c->keys_path), "(ssh.front_auth.authorized_keys)");
-		c->keys_status = PG_ENOTFOUND;
-		c->pending_closes++;
-		keys_done(&c->keys_work, 0);
-		return;
-	}
-	c->keys_work.data = c;
-	if ((r = uv_queue_work(c->f->loop, &c->keys_work, keys_work, keys_done)) != 0) {
-		LOG_ERR(c->prefix, "cannot queue the authorized_keys read: %s", uv_strerror(r));
+	hold_user(c);
+	if ((auth_server_methods(c->auth) & AUTH_M_PUBLICKEY) &&
+	    (r = ukeys_start(c->f->loop, c->f->authorized_keys, sshf_keys_cmd(c->f), c->user,
+	    c->prefix, keys_done, c, &c->keys)) < 0) {
+		LOG_ERR(c->prefix, "cannot fetch the user's keys: %s", pg_strerror(r));
 		conn_close(c, "internal error");
 		return;
 	}
-	c->pending_closes++;	/* the session lives until keys_done() */
+	if (r == 1)
+		keys_done(c);	/* nothing to fetch */
+}
+
+/* The held attempt goes to the instance; the user's copy of any secret is wiped. */
+static void
+send_relayed(struct sconn *c)
+{
+	struct pg_slice req = auth_relay_request(c->relay);
+	int r;
+
+	LOG_DEBUG(c->prefix, "user %s: %s attempt relayed to %s", c->user,
+	    auth_relay_kind_name(auth_relay_kind(c->relay)), c->inst->conf.id);
+	r = ssh_transport_send_payload(c->up.t, req.p, req.len);
+	auth_relay_sent(c->relay);
+	if (r != 0) {
+		conn_close(c, "relay to the instance failed");
+		return;
+	}
+	flush(c, &c->up);
+}
+
+/*
+ * A password or keyboard-interactive attempt: the user's instance decides. A user without a pin
+ * is sent where placement would put them, without a pin (place_peek); the pin is recorded when
+ * the instance lets them in (record_pin). The user's later messages wait until the instance
+ * answers. Returns 0 (relayed, or a FAILURE appended to reply), PG_ETOOBIG (too many failures),
+ * or PG_EPARSE (malformed; the caller disconnects); after closing the session, PG_ECLOSED.
+ */
+static int
+relay_attempt(struct sconn *c, int kind, struct pg_slice pl, struct pg_buf *reply)
+{
+	int r;
+
+	if (c->relay == NULL && (c->relay = auth_relay_new()) == NULL)
+		return PG_ENOMEM;
+	r = auth_relay_begin(c->relay, kind == AUTH_RELAY_PASSWORD ? AUTH_RELAY_PASSWORD_KIND :
+	    AUTH_RELAY_KBDINT_KIND, pl);
+	auth_relay_wipe(pl);
+	if (r == PG_EINVAL) {
+		/* A password change the user asks for on their own: never relayed (docs/ssh.md). */
+		LOG_NOTICE(c->prefix, "user %s: password change request refused", c->user);
+		return auth_server_fail(c->auth, 0, reply);
+	}
+	if (r != 0)
+		return r;
+	if (c->inst == NULL && place_and_connect(c, 0) != 0)
+		return PG_ECLOSED;
+	hold_user(c);
+	maybe_upauth(c);
+	return c->phase == PH_CLOSING ? PG_ECLOSED : 0;
+}
+
+/* The user's answers to the prompts the instance sent (keyboard-interactive). */
+static void
+relay_info_response(struct sconn *c, struct pg_slice pl)
+{
+	int r;
+
+	if ((r = auth_relay_info_response(c->relay, pl)) == 0)
+		r = ssh_transport_send_payload(c->up.t, pl.p, pl.len);
+	auth_relay_wipe(pl);
+	if (r != 0) {
+		LOG_NOTICE(c->prefix, "bad keyboard-interactive response: %s", pg_strerror(r));
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_PROTOCOL_ERROR,
+		    "bad keyboard-interactive response");
+		conn_close(c, "protocol error");
+		return;
+	}
+	hold_user(c);
+	flush(c, &c->up);
+}
+
+static void
+too_many_failures(struct sconn *c)
+{
+	LOG_NOTICE(c->prefix, "user %s: too many authentication failures", c->user);
+	ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
+	    "too many authentication failures");
+	conn_close(c, "too many authentication failures");
 }
 
 static void
@@ -673,6 +786,11 @@ from_user(struct sconn *c, struct pg_slice pl)
 		if ((r = pipe_payload(c, &c->down, pl)) != 0)
 			conn_close(c, r == PG_ETOOBIG ? "queue towards the instance overflowed" :
 			    "relay to the instance failed");
+		return;
+	}
+	if (pl.p[0] == SSH_MSG_USERAUTH_INFO_RESPONSE && c->relay != NULL &&
+	    auth_relay_state(c->relay) == AUTH_RELAY_INFO && c->phase == PH_AUTH) {
+		relay_info_response(c, pl);
 		return;
 	}
 	if (pl.p[0] != SSH_MSG_USERAUTH_REQUEST) {
@@ -690,30 +808,114 @@ from_user(struct sconn *c, struct pg_slice pl)
 			start_keys_read(c, pl);
 		return;
 	}
+	/* A new request ends a keyboard-interactive exchange (RFC 4256 3.1). */
+	if (c->relay != NULL)
+		auth_relay_abort(c->relay);
 	pg_buf_init(&reply, 65536);
 	failures = auth_server_failures(c->auth);
 	r = auth_server_handle(c->auth, pl, ssh_transport_session_id(c->down.t), &reply);
+	if (r == AUTH_RELAY_PASSWORD || r == AUTH_RELAY_KBDINT)
+		r = relay_attempt(c, r, pl, &reply);
 	c->f->stats.auth_failures += auth_server_failures(c->auth) - failures;
+	if (r == PG_ECLOSED) {
+		pg_buf_free(&reply);
+		return;
+	}
 	if (r == 0 && reply.len > 0 &&
 	    (r = ssh_transport_send_payload(c->down.t, reply.p, reply.len)) == 0)
 		r = 0;
 	pg_buf_free(&reply);
-	if (r == 1) {
+	if (r == AUTH_PROVEN) {
 		c->user_ok = 1;
-		if (c->inst == NULL && place_and_connect(c) != 0)
+		if (c->inst == NULL && place_and_connect(c, 1) != 0)
 			return;
 		maybe_upauth(c);
 	} else if (r == PG_ETOOBIG) {
-		LOG_NOTICE(c->prefix, "user %s: too many authentication failures", c->user);
-		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
-		    "too many authentication failures");
-		conn_close(c, "too many authentication failures");
+		too_many_failures(c);
 	} else if (r < 0) {
 		LOG_NOTICE(c->prefix, "bad userauth request: %s", pg_strerror(r));
 		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_PROTOCOL_ERROR,
 		    "bad userauth request");
 		conn_close(c, "protocol error");
 	}
+}
+
+/*
+ * The instance's answer to a relayed attempt: success opens the pipe; a failure is an ordinary
+ * USERAUTH_FAILURE to the user, who may try again up to max_auth_tries; keyboard-interactive
+ * prompts go to the user as they are.
+ */
+static void
+relay_verdict(struct sconn *c, struct pg_slice pl)
+{
+	const char *what = auth_relay_kind_name(auth_relay_kind(c->relay));
+	uint32_t failures = auth_server_failures(c->auth);
+	unsigned methods = 0;
+	struct pg_buf reply;
+	int v = auth_relay_from_instance(c->relay, pl, &methods), r = 0;
+
+	if (v < 0) {
+		LOG_NOTICE(c->prefix, "instance: message %u out of place in a %s login", pl.p[0],
+		    what);
+		conn_close(c, "instance protocol error");
+		return;
+	}
+	pg_buf_init(&reply, 65536);
+	switch (v) {
+	case AUTH_RELAY_V_IGNORE:
+		pg_buf_free(&reply);
+		return;		/* a banner: the verdict is still to come */
+	case AUTH_RELAY_V_SUCCESS:
+		pg_buf_free(&reply);
+		LOG_INFO(c->prefix, "user %s: %s accepted by instance %s", c->user, what,
+		    c->inst->conf.id);
+		c->user_ok = 1;
+		c->method = what;
+		open_pipe(c);
+		release_user(c);
+		return;
+	case AUTH_RELAY_V_INFO:
+		r = ssh_transport_send_payload(c->down.t, pl.p, pl.len);
+		break;
+	case AUTH_RELAY_V_CHANGEREQ:
+		LOG_NOTICE(c->prefix, "user %s: instance %s asks for a password change, which poolgate "
+		    "does not relay; refused", c->user, c->inst->conf.id);
+		r = auth_server_fail(c->auth, 0, &reply);
+		break;
+	case AUTH_RELAY_V_PARTIAL:
+		/* The instance wants a second method: only the ones we can relay can follow. */
+		methods &= auth_server_methods(c->auth) & (AUTH_M_PASSWORD | AUTH_M_KBDINT);
+		LOG_INFO(c->prefix, "user %s: %s partly accepted by instance %s", c->user, what,
+		    c->inst->conf.id);
+		if (methods != 0) {
+			auth_server_set_methods(c->auth, methods);
+			r = auth_server_fail(c->auth, 1, &reply);
+			break;
+		}
+		LOG_NOTICE(c->prefix, "user %s: instance %s wants a further method poolgate cannot "
+		    "relay", c->user, c->inst->conf.id);
+		r = auth_server_fail(c->auth, 0, &reply);
+		break;
+	default:
+		LOG_NOTICE(c->prefix, "user %s: %s refused by instance %s", c->user, what,
+		    c->inst->conf.id);
+		r = auth_server_fail(c->auth, 0, &reply);
+		break;
+	}
+	c->f->stats.auth_failures += auth_server_failures(c->auth) - failures;
+	if (r == 0 && reply.len > 0)
+		r = ssh_transport_send_payload(c->down.t, reply.p, reply.len);
+	pg_buf_free(&reply);
+	if (r == PG_ETOOBIG) {
+		too_many_failures(c);
+		return;
+	}
+	if (r != 0) {
+		conn_close(c, "relay to the user failed");
+		return;
+	}
+	flush(c, &c->down);
+	release_user(c);
 }
 
 static void
@@ -725,6 +927,11 @@ from_instance(struct sconn *c, struct pg_slice pl)
 		if ((r = pipe_payload(c, &c->up, pl)) != 0)
 			conn_close(c, r == PG_ETOOBIG ? "queue towards the user overflowed" :
 			    "relay to the user failed");
+		return;
+	}
+	if (c->phase == PH_AUTH && c->relay != NULL &&
+	    auth_relay_state(c->relay) == AUTH_RELAY_WAIT) {
+		relay_verdict(c, pl);
 		return;
 	}
 	if (c->phase != PH_UPAUTH) {
@@ -876,22 +1083,52 @@ on_timer(uv_timer_t *t)
 
 /* ---- accepting ---- */
 
+/* The user's address for from= (without the port): "192.0.2.7", "2001:db8::1". */
+static void
+peer_ip(const struct sconn *c, char *out, size_t outlen)
+{
+	const char *p = c->peer, *end = strrchr(p, ':');
+
+	if (p[0] == '[') {
+		p++;
+		end = strchr(p, ']');
+	}
+	if (end == NULL || (size_t)(end - p) >= outlen) {
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+}
+
 static int
 session_key_ok(void *arg, const char *user, const struct sshkey *key)
 {
 	struct sconn *c = arg;
+	char ip[PG_ADDRSTRLEN];
+	struct authkeys_ctx ctx = { .user = user, .client_ip = ip, .now = (uint64_t)time(NULL),
+		.log_prefix = c->prefix };
 
-	if (c->keys_state != KEYS_READY || c->keys_status != 0)
+	if (c->keys_state != KEYS_READY || c->keys == NULL)
 		return 0;
-	return authkeys_match((struct pg_slice){ c->keys.p, c->keys.len }, key, c->keys_path,
-	    c->prefix) == 1;
+	peer_ip(c, ip, sizeof(ip));
+	return ukeys_key_ok(c->keys, key, &ctx);
 }
 
+/* A certificate: from a trusted_user_ca_keys CA, or a CA on a cert-authority line of the user. */
 static int
 session_cert_ok(void *arg, const char *user, const struct usercert *cert)
 {
 	struct sconn *c = arg;
+	char ip[PG_ADDRSTRLEN];
+	struct authkeys_ctx ctx = { .user = user, .client_ip = ip, .now = (uint64_t)time(NULL),
+		.log_prefix = c->prefix };
 
+	if (sshf_ca_trusted(c->f, cert->ca) || c->keys == NULL || c->keys_state != KEYS_READY)
+		return sshf_user_cert_ok(c->f, user, cert, c->prefix);
+	peer_ip(c, ip, sizeof(ip));
+	if (ukeys_cert_ok(c->keys, cert, &ctx))
+		return 1;
 	return sshf_user_cert_ok(c->f, user, cert, c->prefix);
 }
 

@@ -32,14 +32,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pg_log_min_level = PG_LOG_ERR;
 	if ((a = auth_server_new(&conf)) == NULL)
 		return 0;
+	/* The input's length picks the methods, so every combination is reached. */
+	auth_server_set_methods(a, (unsigned)(size % 7) + 1);
 	pg_buf_init(&reply, 1 << 16);
 	while (ssh_get_string(&s, &req) == 0 && req.len > 0) {
 		int r;
 
 		(void)auth_request_user(req, user, sizeof(user));
 		r = auth_server_handle(a, req, sid, &reply);
-		if (r != 0 && r != 1 && r != PG_EPARSE && r != PG_ETOOBIG && r != PG_ENOMEM)
+		if (r != 0 && r != AUTH_PROVEN && r != AUTH_RELAY_PASSWORD && r != AUTH_RELAY_KBDINT &&
+		    r != PG_EPARSE && r != PG_ETOOBIG && r != PG_ENOMEM)
 			__builtin_trap();
+		/* A relayed attempt's verdict, as the instance might give it. */
+		if (r == AUTH_RELAY_PASSWORD || r == AUTH_RELAY_KBDINT)
+			r = auth_server_fail(a, req.len & 1, &reply);
 		if (r < 0)
 			break;
 		pg_buf_reset(&reply);

@@ -225,10 +225,15 @@ def tail(path, n=40):
 
 
 class Sshd:
-    """A real OpenSSH sshd on ip:port, root-run, with its own ed25519 host key in `workdir`."""
+    """A real OpenSSH sshd on ip:port, root-run, with its own ed25519 host key in `workdir`.
+    `options` replaces or adds sshd_config keywords ({"UsePAM": "yes"}); `program` is the
+    sshd binary to run, e.g. a symlink to it under another name: sshd uses its program name as
+    its PAM service, so a test can give one sshd a PAM stack of its own."""
 
-    def __init__(self, ip, port, workdir):
+    def __init__(self, ip, port, workdir, options=None, program=SSHD):
         self.ip, self.port, self.dir = ip, port, workdir
+        self.options = dict(options or {})
+        self.program = program
         os.makedirs(workdir, exist_ok=True)
         self.host_key = os.path.join(workdir, "ssh_host_ed25519_key")
         # The address in the file name puts it in sshd's command line, so an operator can
@@ -252,28 +257,34 @@ class Sshd:
             subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C",
                             "poolgate-test-%s" % self.ip, "-f", self.host_key],
                            check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        lines = [
+            "ListenAddress %s:%d" % ("[%s]" % self.ip if ":" in self.ip else self.ip,
+                                     self.port),
+            "HostKey %s" % self.host_key,
+            "PidFile none",
+            "UsePAM no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "AuthorizedKeysFile %s" % os.path.join(self.dir, "authorized_keys"),
+            "TrustedUserCAKeys %s" % self.trusted_ca_file,
+            "StrictModes no",
+            "LogLevel VERBOSE",
+            # Health probes open and drop connections all the time; keep preauth children short.
+            "LoginGraceTime 15",
+            "MaxStartups 200",
+            "Subsystem sftp internal-sftp",
+        ]
+        opts = dict(self.options)
+        for i, line in enumerate(lines):
+            key = line.split(" ", 1)[0]
+            if key in opts:
+                lines[i] = "%s %s" % (key, opts.pop(key))
+        lines += ["%s %s" % kv for kv in opts.items()]
         with open(self.config, "w") as f:
-            f.write("\n".join([
-                "ListenAddress %s:%d" % ("[%s]" % self.ip if ":" in self.ip else self.ip,
-                                         self.port),
-                "HostKey %s" % self.host_key,
-                "PidFile none",
-                "UsePAM no",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "AuthorizedKeysFile %s" % os.path.join(self.dir, "authorized_keys"),
-                "TrustedUserCAKeys %s" % self.trusted_ca_file,
-                "StrictModes no",
-                "LogLevel VERBOSE",
-                # Health probes open and drop connections all the time; keep preauth children short.
-                "LoginGraceTime 15",
-                "MaxStartups 200",
-                "Subsystem sftp internal-sftp",
-                "",
-            ]))
-        r = subprocess.run([SSHD, "-t", "-f", self.config], capture_output=True, text=True,
-                           timeout=30)
+            f.write("\n".join(lines + [""]))
+        r = subprocess.run([self.program, "-t", "-f", self.config], capture_output=True,
+                           text=True, timeout=30)
         if r.returncode != 0:
             raise PeerError("sshd -t rejected %s: %s" % (self.config, r.stderr.strip()))
 
@@ -294,7 +305,7 @@ class Sshd:
         self._prepare()
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", self.config],
+            self.proc = subprocess.Popen([self.program, "-D", "-e", "-f", self.config],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
         finally:

@@ -2,9 +2,14 @@
  * Interop driver: libssh2 as a second, independent client against ssh-interop-server.
  *
  *   ssh-interop-libssh2 PORT
+ *   ssh-interop-libssh2 PORT USER PASSWORD COMMAND
  *
  * Completes libssh2's handshake (kex with our server), prints the negotiated methods, then asks
  * for the userauth list (a `none` request) and prints it. Exit 0 if both worked.
+ *
+ * With USER and PASSWORD it logs in by password instead, with no `none` request first (unlike
+ * OpenSSH's client: the password is the connection's first userauth request), runs COMMAND and
+ * prints its output. Exit 0 if the login and the command worked, 3 if the password was refused.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,6 +48,32 @@ main(int argc, char **argv)
 	    libssh2_session_methods(s, LIBSSH2_METHOD_CRYPT_CS),
 	    libssh2_session_methods(s, LIBSSH2_METHOD_MAC_CS),
 	    libssh2_session_methods(s, LIBSSH2_METHOD_HOSTKEY));
+	if (argc >= 5) {
+		LIBSSH2_CHANNEL *ch = NULL;
+		char buf[4096];
+		ssize_t n = -1;
+
+		if (libssh2_userauth_password(s, argv[2], argv[3]) != 0) {
+			printf("auth=refused\n");
+			r = 3;
+		} else {
+			printf("auth=ok\n");
+			if ((ch = libssh2_channel_open_session(s)) != NULL &&
+			    libssh2_channel_exec(ch, argv[4]) == 0)
+				while ((n = libssh2_channel_read(ch, buf, sizeof(buf))) > 0)
+					fwrite(buf, 1, (size_t)n, stdout);
+			r = n < 0 ? 1 : 0;
+			if (ch != NULL) {
+				libssh2_channel_close(ch);
+				libssh2_channel_free(ch);
+			}
+		}
+		libssh2_session_disconnect(s, "done");
+		libssh2_session_free(s);
+		close(fd);
+		libssh2_exit();
+		return r;
+	}
 	list = libssh2_userauth_list(s, "test", 4);
 	printf("methods=%s\n", list ? list : "");
 	libssh2_session_disconnect(s, "done");

@@ -291,8 +291,37 @@ static const struct err_case config_errors[] = {
 	  "ssh.front_auth.authorized_keys: must contain %u" },
 	{ "ssh pattern bad escape", "{\"ssh\": {\"front_auth\": {\"authorized_keys\": \"/%h/%u\"}}}",
 	  0, "ssh.front_auth.authorized_keys: only %u and %% may follow %" },
-	{ "ssh front_auth unknown", "{\"ssh\": {\"front_auth\": {\"methods\": []}}}", 0,
-	  "ssh.front_auth.methods: unknown key" },
+	{ "ssh front_auth unknown", "{\"ssh\": {\"front_auth\": {\"method\": []}}}", 0,
+	  "ssh.front_auth.method: unknown key" },
+	{ "ssh methods empty", "{\"ssh\": {\"front_auth\": {\"methods\": []}}}", 0,
+	  "ssh.front_auth.methods: expected a non-empty array" },
+	{ "ssh methods unknown", "{\"ssh\": {\"front_auth\": {\"methods\": [\"hostbased\"]}}}",
+	  0, "ssh.front_auth.methods[0]: expected \"publickey\"" },
+	{ "ssh methods twice", "{\"ssh\": {\"front_auth\": {\"methods\": [\"password\", "
+	  "\"password\"]}}}", 0, "ssh.front_auth.methods[1]: \"password\" given twice" },
+	{ "ssh per_user not array", "{\"ssh\": {\"front_auth\": {\"per_user\": {}}}}", 0,
+	  "ssh.front_auth.per_user: expected an array" },
+	{ "ssh per_user no methods", "{\"ssh\": {\"front_auth\": {\"per_user\": [{\"users\": "
+	  "[\"a*\"]}]}}}", 0, "ssh.front_auth.per_user[0]: needs both" },
+	{ "ssh per_user unknown key", "{\"ssh\": {\"front_auth\": {\"per_user\": [{\"user\": "
+	  "[\"a*\"]}]}}}", 0, "ssh.front_auth.per_user[0].user: unknown key" },
+	{ "ssh per_user bad method", "{\"ssh\": {\"front_auth\": {\"per_user\": [{\"users\": "
+	  "[\"a*\"], \"methods\": [\"none\"]}]}}}", 0,
+	  "ssh.front_auth.per_user[0].methods[0]: expected" },
+	{ "ssh keys command missing", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
+	  "{\"timeout_ms\": 1000}}}}", 0, "ssh.front_auth.authorized_keys_command.command: required" },
+	{ "ssh keys command relative", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
+	  "{\"command\": [\"keys\", \"%u\"]}}}}", 0,
+	  "ssh.front_auth.authorized_keys_command.command: the program must be an absolute path" },
+	{ "ssh keys command escape", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
+	  "{\"command\": [\"/k\", \"%h\"]}}}}", 0,
+	  "ssh.front_auth.authorized_keys_command.command[1]: only %u and %% may follow %" },
+	{ "ssh keys command timeout", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
+	  "{\"command\": [\"/k\"], \"timeout_ms\": 5}}}}", 0,
+	  "ssh.front_auth.authorized_keys_command.timeout_ms: expected an integer in 100..600000" },
+	{ "ssh keys command unknown", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
+	  "{\"command\": [\"/k\"], \"user\": \"x\"}}}}", 0,
+	  "ssh.front_auth.authorized_keys_command.user: unknown key" },
 	{ "ssh bad mode", "{\"ssh\": {\"upstream_auth\": {\"mode\": \"password\"}}}", 0,
 	  "ssh.upstream_auth.mode: expected one of \"certificate\", \"key\"" },
 	{ "ssh key mode without key", "{\"ssh\": {\"upstream_auth\": {\"mode\": \"key\"}}}", 0,
@@ -322,6 +351,10 @@ test_ssh_defaults(void **state)
 	assert_int_equal(cfg->ssh.host_key_check, SSH_HKC_KNOWN_HOSTS);
 	assert_int_equal(cfg->ssh.max_auth_tries, 6);
 	assert_int_equal(cfg->ssh.login_grace_ms, 120000);
+	assert_int_equal(cfg->ssh.front_methods, SSH_FM_PUBLICKEY);
+	assert_int_equal(cfg->ssh.nmethod_rules, 0);
+	assert_null(cfg->ssh.keys_command);
+	assert_int_equal(cfg->ssh.keys_command_timeout_ms, 5000);
 	pg_config_free(cfg);
 }
 
@@ -331,7 +364,11 @@ test_ssh_full(void **state)
 	struct pg_config *cfg = parse_ok("{\"listen\": {\"ssh\": []}, \"ssh\": {"
 	    "\"host_keys\": [\"/k1\", \"/k2\"],"
 	    "\"front_auth\": {\"authorized_keys\": \"/home/%u/.ssh/authorized_keys\","
-	    " \"trusted_user_ca_keys\": \"/etc/pg/user_ca.pub\"},"
+	    " \"trusted_user_ca_keys\": \"/etc/pg/user_ca.pub\","
+	    " \"methods\": [\"password\", \"keyboard-interactive\"],"
+	    " \"per_user\": [{\"users\": [\"svc-*\", \"ops\"], \"methods\": [\"publickey\"]}],"
+	    " \"authorized_keys_command\": {\"command\": [\"/bin/keys\", \"%u\", \"100%%\"],"
+	    " \"run_as\": \"nobody\", \"timeout_ms\": 2000}},"
 	    "\"upstream_auth\": {\"mode\": \"key\", \"key\": \"/up\", \"ca_key\": \"/ca\"},"
 	    "\"known_hosts\": \"/kh\", \"host_key_check\": \"tofu\", \"max_auth_tries\": 3,"
 	    "\"login_grace_ms\": 5000}}");
@@ -348,6 +385,15 @@ test_ssh_full(void **state)
 	assert_int_equal(cfg->ssh.host_key_check, SSH_HKC_TOFU);
 	assert_int_equal(cfg->ssh.max_auth_tries, 3);
 	assert_int_equal(cfg->ssh.login_grace_ms, 5000);
+	assert_int_equal(cfg->ssh.front_methods, SSH_FM_PASSWORD | SSH_FM_KBDINT);
+	assert_int_equal(cfg->ssh.nmethod_rules, 1);
+	assert_int_equal(cfg->ssh.method_rules[0].nusers, 2);
+	assert_string_equal(cfg->ssh.method_rules[0].users[1], "ops");
+	assert_int_equal(cfg->ssh.method_rules[0].methods, SSH_FM_PUBLICKEY);
+	assert_int_equal(cfg->ssh.nkeys_command, 3);
+	assert_string_equal(cfg->ssh.keys_command[2], "100%%");
+	assert_string_equal(cfg->ssh.keys_command_user, "nobody");
+	assert_int_equal(cfg->ssh.keys_command_timeout_ms, 2000);
 	pg_config_free(cfg);
 }
 
