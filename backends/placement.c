@@ -64,6 +64,30 @@ choose(struct registry *reg, struct pin_table *pins, const char *user)
 	return best;
 }
 
+/*
+ * The instance user's pin sends her to as it stands, or NULL when it would not hold: no pin, an
+ * instance gone, down or in maint, health unknown, or draining with no live session of hers left
+ * (then she moves, if another instance can take her).
+ */
+static struct instance *
+pin_holds(struct registry *reg, const struct pin_table *pins, const char *user)
+{
+	const char *pinned = pins_get(pins, user);
+	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL;
+
+	if (cur == NULL || !serves_pinned(cur))
+		return NULL;
+	if (inst_state(cur) == INST_S_DRAINING && pins_live_user(pins, user) == 0)
+		return NULL;
+	return cur;
+}
+
+struct instance *
+place_pinned(struct registry *reg, const struct pin_table *pins, const char *user)
+{
+	return pin_holds(reg, pins, user);
+}
+
 struct instance *
 place_user(struct registry *reg, struct pin_table *pins, const char *user, int64_t now_ms,
     int *moved)
@@ -76,9 +100,9 @@ place_user(struct registry *reg, struct pin_table *pins, const char *user, int64
 
 	if (moved != NULL)
 		*moved = 0;
-	if (cur != NULL && serves_pinned(cur)) {
+	if ((in = pin_holds(reg, pins, user)) != NULL) {
 		pins_touch(pins, user, now_ms);
-		return cur;
+		return in;
 	}
 	/*
 	 * Unknown health (not probed yet since start or since an endpoint change) is no reason to move
@@ -86,14 +110,23 @@ place_user(struct registry *reg, struct pin_table *pins, const char *user, int64
 	 */
 	if (cur != NULL && cur->health == HEALTH_UNKNOWN && cur->conf.admin != INST_MAINT)
 		return NULL;
-	if ((in = choose(reg, pins, user)) == NULL)
+	if ((in = choose(reg, pins, user)) == NULL) {
+		/*
+		 * Draining, up, nowhere else to go: better the draining instance than no service
+		 * (drain stops new pins, it does not turn users away).
+		 */
+		if (cur != NULL && serves_pinned(cur)) {
+			pins_touch(pins, user, now_ms);
+			return cur;
+		}
 		return NULL;
+	}
 	if (had_pin) {
 		/* pins_set() frees the old id string when the pin moves. */
 		snprintf(was, sizeof(was), "%s", pinned);
-		/* Not serving and not unknown: in maint, or down (whether draining or not). */
+		/* Not serving and not unknown: draining (idle), in maint, or down. */
 		why = cur == NULL ? "removed" : cur->conf.admin == INST_MAINT ? "maint" :
-		    inst_health_name(cur->health);
+		    serves_pinned(cur) ? "draining, no live session" : inst_health_name(cur->health);
 	}
 	snprintf(prefix, sizeof(prefix), "user %s", user);
 	if ((r = pins_set(pins, user, in->conf.id, now_ms)) != 0) {
