@@ -192,9 +192,9 @@ on_pin_sweep(uv_timer_t *t)
 }
 
 static void
-start_pin_sweep(struct app *a)
+start_pin_sweep(struct app *a, const struct pg_config *cfg)
 {
-	uint64_t ms = pin_sweep_ms(a->cfg);
+	uint64_t ms = pin_sweep_ms(cfg);
 
 	if (!a->pin_sweep_on) {
 		uv_timer_init(&a->loop, &a->pin_sweep);
@@ -226,10 +226,8 @@ apply_pins_reload(struct app *a, const struct pg_config *nc)
 		LOG_WARN("reload", "pins.store changed: the new store takes effect at restart");
 	if (a->pinstore != NULL)
 		pinstore_file_set_conf(a->pinstore, &conf);
-	if (nc->pins.idle_ttl_s != a->cfg->pins.idle_ttl_s) {
-		a->cfg->pins.idle_ttl_s = nc->pins.idle_ttl_s;
-		start_pin_sweep(a);
-	}
+	if (nc->pins.idle_ttl_s != a->cfg->pins.idle_ttl_s)
+		start_pin_sweep(a, nc);	/* on_pin_sweep() reads the TTL from a->cfg, nc by then */
 }
 
 static int
@@ -439,7 +437,7 @@ app_run(const char *config_path)
 		stop_pins(&a);	/* the store may have handles on the loop: let them close */
 		goto drain;
 	}
-	start_pin_sweep(&a);
+	start_pin_sweep(&a, a.cfg);
 	a.env.reg = a.reg;
 	a.env.pins = a.pins;
 	a.env.prober = a.prober;
