@@ -74,6 +74,19 @@ path_in(const char *dir, const char *name)
 	return p;
 }
 
+static void
+free_store(struct pinstore_file *s)
+{
+	pg_buf_free(&s->pending);
+	pg_buf_free(&s->job.data);
+	free(s->dir);
+	free(s->snapshot);
+	free(s->snapshot_tmp);
+	free(s->journal);
+	free(s->journal_tmp);
+	free(s);
+}
+
 int
 pinstore_file_open(uv_loop_t *loop, const char *dir, const struct pinstore_file_conf *conf,
     const struct pin_table *table, struct pinstore_file **out)
@@ -97,12 +110,7 @@ pinstore_file_open(uv_loop_t *loop, const char *dir, const struct pinstore_file_
 	    (s->journal = path_in(dir, "pins.journal")) == NULL ||
 	    (s->journal_tmp = path_in(dir, "pins.journal.tmp")) == NULL ||
 	    uv_timer_init(loop, &s->timer) != 0) {
-		free(s->dir);
-		free(s->snapshot);
-		free(s->snapshot_tmp);
-		free(s->journal);
-		free(s->journal_tmp);
-		free(s);
+		free_store(s);
 		return PG_ENOMEM;
 	}
 	s->timer.data = s;
@@ -332,16 +340,7 @@ start_compact(struct pinstore_file *s)
 static void
 finish_closed(uv_handle_t *h)
 {
-	struct pinstore_file *s = h->data;
-
-	pg_buf_free(&s->pending);
-	pg_buf_free(&s->job.data);
-	free(s->dir);
-	free(s->snapshot);
-	free(s->snapshot_tmp);
-	free(s->journal);
-	free(s->journal_tmp);
-	free(s);
+	free_store(h->data);
 }
 
 static void

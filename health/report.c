@@ -182,6 +182,17 @@ family(struct pg_buf *out, const char *name, const char *type, const char *help)
 	return pg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one unlabelled sample. */
+static int
+scalar(struct pg_buf *out, const char *name, const char *type, const char *help, uint64_t v)
+{
+	int r;
+
+	if ((r = family(out, name, type, help)) != 0)
+		return r;
+	return pg_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* The pin store's families (docs/pins.md); none when the store is "memory". */
 static int
 render_store_metrics(const struct pin_store_stats *st, struct pg_buf *out)
@@ -192,28 +203,17 @@ render_store_metrics(const struct pin_store_stats *st, struct pg_buf *out)
 	    "0 while the pin store cannot write (pins are then served from memory).")) != 0)
 		return r;
 	EMIT("poolgate_pin_store_healthy{store=\"%s\"} %d\n", st->name, st->healthy);
-	if ((r = family(out, "poolgate_pin_journal_synced_records_total", "counter",
-	    "Journal records written and fsync'd.")) != 0)
-		return r;
-	EMIT("poolgate_pin_journal_synced_records_total %llu\n",
-	    (unsigned long long)st->records_synced);
-	if ((r = family(out, "poolgate_pin_journal_syncs_total", "counter",
-	    "Group commits and snapshots that reached the disk.")) != 0)
-		return r;
-	EMIT("poolgate_pin_journal_syncs_total %llu\n", (unsigned long long)st->syncs);
-	if ((r = family(out, "poolgate_pin_journal_unsynced_changes", "gauge",
-	    "Pin changes not yet on disk.")) != 0)
-		return r;
-	EMIT("poolgate_pin_journal_unsynced_changes %llu\n", (unsigned long long)st->unsynced);
-	if ((r = family(out, "poolgate_pin_journal_bytes", "gauge",
-	    "Size of the current journal.")) != 0)
-		return r;
-	EMIT("poolgate_pin_journal_bytes %llu\n", (unsigned long long)st->journal_bytes);
-	if ((r = family(out, "poolgate_pin_store_errors_total", "counter",
-	    "Failed reads, writes, fsyncs and snapshots of the pin store.")) != 0)
-		return r;
-	EMIT("poolgate_pin_store_errors_total %llu\n", (unsigned long long)st->errors);
-	if ((r = family(out, "poolgate_pin_store_last_error_timestamp_seconds", "gauge",
+	if ((r = scalar(out, "poolgate_pin_journal_synced_records_total", "counter",
+	    "Journal records written and fsync'd.", st->records_synced)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_journal_syncs_total", "counter",
+	    "Group commits and snapshots that reached the disk.", st->syncs)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_journal_unsynced_changes", "gauge",
+	    "Pin changes not yet on disk.", st->unsynced)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_journal_bytes", "gauge",
+	    "Size of the current journal.", st->journal_bytes)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_store_errors_total", "counter",
+	    "Failed reads, writes, fsyncs and snapshots of the pin store.", st->errors)) != 0 ||
+	    (r = family(out, "poolgate_pin_store_last_error_timestamp_seconds", "gauge",
 	    "When the pin store last failed, since the epoch (0: never).")) != 0)
 		return r;
 	EMIT("poolgate_pin_store_last_error_timestamp_seconds %.3f\n",
@@ -230,10 +230,6 @@ render_store_metrics(const struct pin_store_stats *st, struct pg_buf *out)
 			return r;
 		EMIT("\"} 1\n");
 	}
-	if ((r = family(out, "poolgate_pin_snapshot_compactions_total", "counter",
-	    "Snapshots written (at start and when the journal grew).")) != 0)
-		return r;
-	EMIT("poolgate_pin_snapshot_compactions_total %llu\n", (unsigned long long)st->compactions);
 	if (st->snapshot_ms != 0) {
 		if ((r = family(out, "poolgate_pin_snapshot_age_seconds", "gauge",
 		    "Time since the current snapshot was written.")) != 0)
@@ -241,19 +237,15 @@ render_store_metrics(const struct pin_store_stats *st, struct pg_buf *out)
 		EMIT("poolgate_pin_snapshot_age_seconds %.3f\n",
 		    (double)(pg_wall_ms() - st->snapshot_ms) / 1000);
 	}
-	if ((r = family(out, "poolgate_pin_replay_records", "gauge",
-	    "Records replayed from the pin store at start.")) != 0)
+	if ((r = scalar(out, "poolgate_pin_snapshot_compactions_total", "counter",
+	    "Snapshots written (at start and when the journal grew).", st->compactions)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_replay_records", "gauge",
+	    "Records replayed from the pin store at start.", st->replayed)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_replay_torn_tails", "gauge",
+	    "Torn last records dropped at start.", st->torn)) != 0)
 		return r;
-	EMIT("poolgate_pin_replay_records %llu\n", (unsigned long long)st->replayed);
-	if ((r = family(out, "poolgate_pin_replay_torn_tails", "gauge",
-	    "Torn last records dropped at start.")) != 0)
-		return r;
-	EMIT("poolgate_pin_replay_torn_tails %llu\n", (unsigned long long)st->torn);
-	if ((r = family(out, "poolgate_pin_replay_corrupt_files", "gauge",
-	    "Files whose replay stopped at a corrupt record at start.")) != 0)
-		return r;
-	EMIT("poolgate_pin_replay_corrupt_files %llu\n", (unsigned long long)st->corrupt);
-	return 0;
+	return scalar(out, "poolgate_pin_replay_corrupt_files", "gauge",
+	    "Files whose replay stopped at a corrupt record at start.", st->corrupt);
 }
 
 /* Pins, live sessions and drains. */
@@ -265,9 +257,9 @@ render_pin_metrics(const struct ops_env *env, struct pg_buf *out)
 	struct instance *in;
 	int r;
 
-	if ((r = family(out, "poolgate_pins", "gauge", "Users pinned to an instance.")) != 0)
+	if ((r = scalar(out, "poolgate_pins", "gauge", "Users pinned to an instance.",
+	    pins_size(env->pins))) != 0)
 		return r;
-	EMIT("poolgate_pins %zu\n", pins_size(env->pins));
 	if ((r = family(out, "poolgate_pin_changes_total", "counter",
 	    "Pins made, moved to another instance, removed and expired.")) != 0)
 		return r;
@@ -278,10 +270,9 @@ render_pin_metrics(const struct ops_env *env, struct pg_buf *out)
 	    (unsigned long long)pc->removed);
 	EMIT("poolgate_pin_changes_total{change=\"expired\"} %llu\n",
 	    (unsigned long long)pc->expired);
-	if ((r = family(out, "poolgate_live_sessions", "gauge",
-	    "Live sessions (SSH connections, websockets) in all.")) != 0)
+	if ((r = scalar(out, "poolgate_live_sessions", "gauge",
+	    "Live sessions (SSH connections, websockets) in all.", pins_live_total(env->pins))) != 0)
 		return r;
-	EMIT("poolgate_live_sessions %zu\n", pins_live_total(env->pins));
 	if ((r = family(out, "poolgate_instance_live_sessions", "gauge",
 	    "Live sessions (SSH connections, websockets) running on the instance.")) != 0)
 		return r;

@@ -307,6 +307,15 @@ def tmpfs(path, size):
         subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
 
 
+def on_tmpfs(factory, mnt):
+    """A make_poolgate-like factory for setup_env whose poolgate keeps its state in mnt."""
+    def make(instances, start=False, health=None):
+        g = factory(instances, start=start, health=health)
+        g.state_dir = g.cfg["state_dir"] = mnt
+        return g
+    return make
+
+
 def fill(path):
     """Writes a file into path until the file system is full."""
     with open(os.path.join(path, "filler"), "wb") as f:
@@ -324,12 +333,8 @@ def test_state_dir_full(pool, make_https_poolgate, certs, tmp_path, untrust):
     once, logins keep working from memory; space comes back and every pin is written."""
     mnt = str(tmp_path / "statefs")
     with tmpfs(mnt, "2m"):
-        def make(instances, start=False, health=None):
-            g = make_https_poolgate(instances, start=start, health=health)
-            g.state_dir = g.cfg["state_dir"] = mnt
-            return g
         # Room for the hundreds of pins that fill a page of the journal.
-        e = setup_env(pool, make, tmp_path,
+        e = setup_env(pool, on_tmpfs(make_https_poolgate, mnt), tmp_path,
                       instances=[inst.config(capacity=1000) for inst in pool])
         g = e.g
         try:
@@ -378,11 +383,7 @@ def test_state_dir_read_only(pool, make_poolgate, tmp_path, untrust):
     and pins, cannot write, says so once, and serves logins; its new pins live in memory."""
     mnt = str(tmp_path / "statefs")
     with tmpfs(mnt, "4m"):
-        def make(instances, start=False, health=None):
-            g = make_poolgate(instances, start=start, health=health)
-            g.state_dir = g.cfg["state_dir"] = mnt
-            return g
-        e = setup_env(pool, make, tmp_path)
+        e = setup_env(pool, on_tmpfs(make_poolgate, mnt), tmp_path)
         g = e.g
         try:
             alice = landed_on(e, ALICE)
