@@ -39,7 +39,7 @@ tie_hash(const char *user, const char *id)
 }
 
 static struct instance *
-choose(struct registry *reg, struct pin_table *pins, const char *user)
+choose(struct registry *reg, const struct pin_table *pins, const char *user)
 {
 	struct instance *best = NULL;
 	size_t best_n = 0;
@@ -64,6 +64,61 @@ choose(struct registry *reg, struct pin_table *pins, const char *user)
 	return best;
 }
 
+/*
+ * The instance user's pin sends her to as it stands, or NULL when it would not hold: no pin, an
+ * instance gone, down or in maint, health unknown, or draining with no live session of hers left
+ * (then she moves, if another instance can take her).
+ */
+static struct instance *
+pin_holds(struct registry *reg, const struct pin_table *pins, const char *user)
+{
+	const char *pinned = pins_get(pins, user);
+	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL;
+
+	if (cur == NULL || !serves_pinned(cur))
+		return NULL;
+	if (inst_state(cur) == INST_S_DRAINING && pins_live_user(pins, user) == 0)
+		return NULL;
+	return cur;
+}
+
+struct instance *
+place_pinned(struct registry *reg, const struct pin_table *pins, const char *user)
+{
+	return pin_holds(reg, pins, user);
+}
+
+/*
+ * The one decision place_user() records and place_peek() only reports: the instance user goes to
+ * now, or NULL (none can take her, or her pinned instance's health is not known yet). *keep is
+ * 1 when that is her current pin, left as it is.
+ */
+static struct instance *
+decide(struct registry *reg, const struct pin_table *pins, const char *user, int *keep)
+{
+	const char *pinned = pins_get(pins, user);
+	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL, *in;
+
+	*keep = 1;
+	if ((in = pin_holds(reg, pins, user)) != NULL)
+		return in;
+	/*
+	 * Unknown health (not probed yet since start or since an endpoint change) is no reason to move
+	 * anybody: after a restart every instance is unknown for a round or two. Wait for a verdict.
+	 */
+	if (cur != NULL && cur->health == HEALTH_UNKNOWN && cur->conf.admin != INST_MAINT)
+		return NULL;
+	if ((in = choose(reg, pins, user)) == NULL) {
+		/*
+		 * Draining, up, nowhere else to go: better the draining instance than no service
+		 * (drain stops new pins, it does not turn users away).
+		 */
+		return cur != NULL && serves_pinned(cur) ? cur : NULL;
+	}
+	*keep = 0;
+	return in;
+}
+
 struct instance *
 place_user(struct registry *reg, struct pin_table *pins, const char *user, int64_t now_ms,
     int *moved)
@@ -72,28 +127,22 @@ place_user(struct registry *reg, struct pin_table *pins, const char *user, int64
 	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL, *in;
 	char prefix[PIN_USER_MAX + 8], was[PG_ID_MAX + 1];
 	const char *why = NULL;
-	int r, had_pin = pinned != NULL;
+	int r, keep, had_pin = pinned != NULL;
 
 	if (moved != NULL)
 		*moved = 0;
-	if (cur != NULL && serves_pinned(cur)) {
+	if ((in = decide(reg, pins, user, &keep)) == NULL)
+		return NULL;
+	if (keep) {
 		pins_touch(pins, user, now_ms);
-		return cur;
+		return in;
 	}
-	/*
-	 * Unknown health (not probed yet since start or since an endpoint change) is no reason to move
-	 * anybody: after a restart every instance is unknown for a round or two. Wait for a verdict.
-	 */
-	if (cur != NULL && cur->health == HEALTH_UNKNOWN && cur->conf.admin != INST_MAINT)
-		return NULL;
-	if ((in = choose(reg, pins, user)) == NULL)
-		return NULL;
 	if (had_pin) {
 		/* pins_set() frees the old id string when the pin moves. */
 		snprintf(was, sizeof(was), "%s", pinned);
-		/* Not serving and not unknown: in maint, or down (whether draining or not). */
+		/* Not serving and not unknown: draining (idle), in maint, or down. */
 		why = cur == NULL ? "removed" : cur->conf.admin == INST_MAINT ? "maint" :
-		    inst_health_name(cur->health);
+		    serves_pinned(cur) ? "draining, no live session" : inst_health_name(cur->health);
 	}
 	snprintf(prefix, sizeof(prefix), "user %s", user);
 	if ((r = pins_set(pins, user, in->conf.id, now_ms)) != 0) {
@@ -113,12 +162,7 @@ place_user(struct registry *reg, struct pin_table *pins, const char *user, int64
 struct instance *
 place_peek(struct registry *reg, struct pin_table *pins, const char *user)
 {
-	const char *pinned = pins_get(pins, user);
-	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL;
+	int keep;
 
-	if (cur != NULL && serves_pinned(cur))
-		return cur;
-	if (cur != NULL && cur->health == HEALTH_UNKNOWN && cur->conf.admin != INST_MAINT)
-		return NULL;
-	return choose(reg, pins, user);
+	return decide(reg, pins, user, &keep);
 }

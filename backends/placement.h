@@ -2,7 +2,11 @@
  * Placement: which instance a user goes to.
  *
  * A user with a pin keeps it while the pinned instance is serving: health up and not in maint.
- * Draining counts as serving for users already pinned there (draining only stops new pins).
+ * A draining instance takes no new pins; it keeps serving the users pinned there while they have a
+ * live session (backends/pins.h: an SSH connection, a websocket). A user pinned to a draining
+ * instance who has none left is pinned elsewhere at her next placement (logged as "draining, no
+ * live session"), unless no other instance can take her: then she stays. A user pinned to an
+ * instance in maint is pinned elsewhere at her next connection; maint takes no traffic at all.
  * A pinned instance whose health is still unknown (not probed yet since start or since its endpoint
  * changed) keeps the pin too, but cannot serve yet: place_user() returns NULL and the caller retries.
  * Otherwise (no pin, or the pinned instance is down, in maint or gone from the registry) the user
@@ -43,5 +47,14 @@ struct instance *place_user(struct registry *reg, struct pin_table *pins, const 
  * place_user(). Borrowed like place_user()'s result.
  */
 struct instance *place_peek(struct registry *reg, struct pin_table *pins, const char *user);
+
+/*
+ * The instance user's existing pin would send her to now, changing nothing (no activity, no new
+ * pin, no log): NULL when place_user() would not simply keep the pin (no pin, a pin that would
+ * move, or health unknown). For work started before the user has proved who she is. Borrowed as
+ * above.
+ */
+struct instance *place_pinned(struct registry *reg, const struct pin_table *pins,
+    const char *user);
 
 #endif

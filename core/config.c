@@ -286,8 +286,8 @@ get_listen(struct pctx *c, const cJSON *obj, const char *key, int allow_empty, c
 	}
 }
 
-static int
-valid_id(const char *s)
+int
+inst_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -374,7 +374,7 @@ parse_instance(struct pctx *c, const cJSON *v, const char *path, struct inst_con
 	}
 	check_keys(c, v, path, keys);
 	get_string(c, v, "id", path, 1, &ic->id);
-	if (!c->failed && !valid_id(ic->id)) {
+	if (!c->failed && !inst_id_ok(ic->id)) {
 		join(kp, path, "id");
 		fail(c, kp, "expected 1..%d characters from A-Z a-z 0-9 . _ -", PG_ID_MAX);
 	}
@@ -774,6 +774,8 @@ config_defaults(struct pg_config *cfg)
 	    (cfg->listen_ssh[0] = strdup("0.0.0.0:2222")) == NULL)
 		return PG_ENOMEM;
 	cfg->admin_max_connections = 64;
+	cfg->pins = (struct pins_conf){ .idle_ttl_s = 28800, .store = PIN_STORE_FILE,
+		.fsync_interval_ms = 200, .journal_max_bytes = 8u << 20 };
 	cfg->admin_request_timeout_ms = 10000;
 	cfg->nlisten_admin = 1;
 	cfg->listen_admin = calloc(1, sizeof(char *));
@@ -804,11 +806,14 @@ static void
 parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
-		"health", "admin", "tls", "http", "ssh", NULL };
+		"health", "admin", "tls", "http", "ssh", "pins", NULL };
 	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
 	static const char *const admin_keys[] = { "max_connections", "request_timeout_ms", NULL };
+	static const char *const pins_keys[] = { "idle_ttl_s", "store", "fsync_interval_ms",
+		"journal_max_bytes", NULL };
+	static const char *const stores[] = { "file", "memory", NULL };
 	static const char *const levels[] = { "debug", "info", "notice", "warn", "error", NULL };
 	static const char *const formats[] = { "text", "json", NULL };
 	const cJSON *v;
@@ -852,6 +857,16 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 		get_uint(c, v, "max_connections", "admin", 1, 100000, &cfg->admin_max_connections);
 		get_uint(c, v, "request_timeout_ms", "admin", 100, 3600000,
 		    &cfg->admin_request_timeout_ms);
+	}
+	if ((v = get_object(c, root, "pins", "")) != NULL) {
+		check_keys(c, v, "pins", pins_keys);
+		get_uint(c, v, "idle_ttl_s", "pins", 1, 31536000, &cfg->pins.idle_ttl_s);
+		e = (int)cfg->pins.store;
+		get_enum(c, v, "store", "pins", stores, &e);
+		cfg->pins.store = (enum pin_store_kind)e;
+		get_uint(c, v, "fsync_interval_ms", "pins", 1, 60000, &cfg->pins.fsync_interval_ms);
+		get_uint(c, v, "journal_max_bytes", "pins", 4096, 1073741824,
+		    &cfg->pins.journal_max_bytes);
 	}
 }
 

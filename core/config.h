@@ -102,6 +102,16 @@ struct ssh_conf {
 	uint32_t max_connections;
 };
 
+enum pin_store_kind { PIN_STORE_FILE, PIN_STORE_MEMORY };
+
+/* The pin table and its store (backends/pins, backends/pinstore_file); docs/pins.md. */
+struct pins_conf {
+	uint32_t idle_ttl_s;		/* a pin idle this long, with no live session, expires */
+	enum pin_store_kind store;	/* default PIN_STORE_FILE */
+	uint32_t fsync_interval_ms;	/* group commit window of the file store */
+	uint32_t journal_max_bytes;	/* the file store compacts past this */
+};
+
 struct pg_config {
 	char **listen_ssh;	/* empty when the SSH front door is off */
 	size_t nlisten_ssh;
@@ -125,6 +135,7 @@ struct pg_config {
 	struct health_conf health;
 	uint32_t admin_max_connections;
 	uint32_t admin_request_timeout_ms;
+	struct pins_conf pins;
 };
 
 /*
@@ -158,6 +169,9 @@ int inst_conf_copy(struct inst_conf *dst, const struct inst_conf *src);
 int inst_conf_same_endpoint(const struct inst_conf *a, const struct inst_conf *b);
 void inst_conf_clear(struct inst_conf *ic);
 void inst_conf_free_array(struct inst_conf *a, size_t n);
+
+/* 1 when s is a valid instance id (1..PG_ID_MAX bytes of [A-Za-z0-9._-]), else 0. */
+int inst_id_ok(const char *s);
 
 const char *inst_admin_name(enum inst_admin a);
 const char *probe_check_name(enum probe_check c);

@@ -75,6 +75,13 @@ instance_item(const struct ops_env *env, const struct instance *in)
 	labels = cJSON_AddObjectToObject(o, "labels");
 	for (size_t i = 0; labels != NULL && i < ic->nlabels; i++)
 		cJSON_AddStringToObject(labels, ic->labels[i].key, ic->labels[i].value);
+	if (env->pins != NULL) {
+		size_t live = pins_live_instance(env->pins, ic->id);
+
+		cJSON_AddNumberToObject(o, "live_sessions", (double)live);
+		/* What an autoscaler waits for before it deletes the instance. */
+		cJSON_AddBoolToObject(o, "drained", ic->admin == INST_DRAINING && live == 0);
+	}
 	users = cJSON_AddArrayToObject(o, "users");
 	if (users != NULL && env->pins != NULL &&
 	    pins_users(env->pins, ic->id, &names, &nnames) == 0) {
@@ -91,6 +98,27 @@ instance_item(const struct ops_env *env, const struct instance *in)
 	return o;
 }
 
+/* "pins": the table's size and its store's health. */
+static int
+pins_item(const struct pin_table *pins, cJSON *root)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "pins");
+	struct pin_store_stats st;
+	int stored = pins_store_stats(pins, &st) == 0;
+
+	if (o == NULL)
+		return PG_ENOMEM;
+	cJSON_AddNumberToObject(o, "total", (double)pins_size(pins));
+	cJSON_AddNumberToObject(o, "live_sessions", (double)pins_live_total(pins));
+	cJSON_AddStringToObject(o, "store", stored ? st.name : "memory");
+	cJSON_AddBoolToObject(o, "store_healthy", !stored || st.healthy);
+	if (stored && st.last_error != 0) {
+		cJSON_AddStringToObject(o, "store_last_error", pg_strerror(st.last_error));
+		cJSON_AddItemToObject(o, "store_last_error_at", time_item(st.last_error_ms));
+	}
+	return 0;
+}
+
 int
 ops_render_status(const struct ops_env *env, struct pg_buf *out)
 {
@@ -104,6 +132,8 @@ ops_render_status(const struct ops_env *env, struct pg_buf *out)
 	cJSON_AddItemToObject(root, "now", time_item(pg_wall_ms()));
 	cJSON_AddItemToObject(root, "started", time_item(env->started_ms));
 	cJSON_AddBoolToObject(root, "ready", reg_count_up(env->reg) > 0);
+	if (env->pins != NULL && pins_item(env->pins, root) != 0)
+		goto out;
 	if ((arr = cJSON_AddArrayToObject(root, "instances")) == NULL)
 		goto out;
 	for (struct instance *in = reg_first(env->reg); in != NULL; in = in->next) {
@@ -151,6 +181,120 @@ static int
 family(struct pg_buf *out, const char *name, const char *type, const char *help)
 {
 	return pg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family of one unlabelled sample. */
+static int
+scalar(struct pg_buf *out, const char *name, const char *type, const char *help, uint64_t v)
+{
+	int r;
+
+	if ((r = family(out, name, type, help)) != 0)
+		return r;
+	return pg_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* The pin store's families (docs/pins.md); none when the store is "memory". */
+static int
+render_store_metrics(const struct pin_store_stats *st, struct pg_buf *out)
+{
+	int r;
+
+	if ((r = family(out, "poolgate_pin_store_healthy", "gauge",
+	    "0 while the pin store cannot write (pins are then served from memory).")) != 0)
+		return r;
+	EMIT("poolgate_pin_store_healthy{store=\"%s\"} %d\n", st->name, st->healthy);
+	if ((r = scalar(out, "poolgate_pin_journal_synced_records_total", "counter",
+	    "Journal records written and fsync'd.", st->records_synced)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_journal_syncs_total", "counter",
+	    "Group commits and snapshots that reached the disk.", st->syncs)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_journal_unsynced_changes", "gauge",
+	    "Pin changes not yet on disk.", st->unsynced)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_journal_bytes", "gauge",
+	    "Size of the current journal.", st->journal_bytes)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_store_errors_total", "counter",
+	    "Failed reads, writes, fsyncs and snapshots of the pin store.", st->errors)) != 0 ||
+	    (r = family(out, "poolgate_pin_store_last_error_timestamp_seconds", "gauge",
+	    "When the pin store last failed, since the epoch (0: never).")) != 0)
+		return r;
+	EMIT("poolgate_pin_store_last_error_timestamp_seconds %.3f\n",
+	    (double)st->last_error_ms / 1000);
+	if (st->last_error != 0) {
+		if ((r = family(out, "poolgate_pin_store_last_error_info", "gauge",
+		    "The pin store's last failure: the step and the error.")) != 0)
+			return r;
+		EMIT("poolgate_pin_store_last_error_info{op=\"");
+		if ((r = label_value(out, st->last_error_op != NULL ? st->last_error_op : "")) != 0)
+			return r;
+		EMIT("\",error=\"");
+		if ((r = label_value(out, pg_strerror(st->last_error))) != 0)
+			return r;
+		EMIT("\"} 1\n");
+	}
+	if (st->snapshot_ms != 0) {
+		if ((r = family(out, "poolgate_pin_snapshot_age_seconds", "gauge",
+		    "Time since the current snapshot was written.")) != 0)
+			return r;
+		EMIT("poolgate_pin_snapshot_age_seconds %.3f\n",
+		    (double)(pg_wall_ms() - st->snapshot_ms) / 1000);
+	}
+	if ((r = scalar(out, "poolgate_pin_snapshot_compactions_total", "counter",
+	    "Snapshots written (at start and when the journal grew).", st->compactions)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_replay_records", "gauge",
+	    "Records replayed from the pin store at start.", st->replayed)) != 0 ||
+	    (r = scalar(out, "poolgate_pin_replay_torn_tails", "gauge",
+	    "Torn last records dropped at start.", st->torn)) != 0)
+		return r;
+	return scalar(out, "poolgate_pin_replay_corrupt_files", "gauge",
+	    "Files whose replay stopped at a corrupt record at start.", st->corrupt);
+}
+
+/* Pins, live sessions and drains. */
+static int
+render_pin_metrics(const struct ops_env *env, struct pg_buf *out)
+{
+	const struct pin_counters *pc = pins_get_counters(env->pins);
+	struct pin_store_stats st;
+	struct instance *in;
+	int r;
+
+	if ((r = scalar(out, "poolgate_pins", "gauge", "Users pinned to an instance.",
+	    pins_size(env->pins))) != 0)
+		return r;
+	if ((r = family(out, "poolgate_pin_changes_total", "counter",
+	    "Pins made, moved to another instance, removed and expired.")) != 0)
+		return r;
+	EMIT("poolgate_pin_changes_total{change=\"created\"} %llu\n",
+	    (unsigned long long)pc->created);
+	EMIT("poolgate_pin_changes_total{change=\"moved\"} %llu\n", (unsigned long long)pc->moved);
+	EMIT("poolgate_pin_changes_total{change=\"removed\"} %llu\n",
+	    (unsigned long long)pc->removed);
+	EMIT("poolgate_pin_changes_total{change=\"expired\"} %llu\n",
+	    (unsigned long long)pc->expired);
+	if ((r = scalar(out, "poolgate_live_sessions", "gauge",
+	    "Live sessions (SSH connections, websockets) in all.", pins_live_total(env->pins))) != 0)
+		return r;
+	if ((r = family(out, "poolgate_instance_live_sessions", "gauge",
+	    "Live sessions (SSH connections, websockets) running on the instance.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_live_sessions{instance=\"%s\"} %zu\n", in->conf.id,
+		    pins_live_instance(env->pins, in->conf.id));
+	if ((r = family(out, "poolgate_instance_drained", "gauge",
+	    "1 when the instance is draining and no live session is left on it.")) != 0)
+		return r;
+	for (in = reg_first(env->reg); in != NULL; in = in->next)
+		EMIT("poolgate_instance_drained{instance=\"%s\"} %d\n", in->conf.id,
+		    in->conf.admin == INST_DRAINING && pins_live_instance(env->pins, in->conf.id) == 0);
+	if ((r = family(out, "poolgate_pin_store_info", "gauge",
+	    "The pin store in use (pins.store).")) != 0)
+		return r;
+	if (pins_store_stats(env->pins, &st) != 0) {
+		EMIT("poolgate_pin_store_info{store=\"memory\"} 1\n");
+		return 0;
+	}
+	EMIT("poolgate_pin_store_info{store=\"%s\"} 1\n", st.name);
+	return render_store_metrics(&st, out);
 }
 
 int
@@ -229,6 +373,9 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 	for (in = reg_first(env->reg); in != NULL; in = in->next)
 		EMIT("poolgate_instance_users{instance=\"%s\"} %zu\n", in->conf.id,
 		    env->pins != NULL ? pins_count(env->pins, in->conf.id) : 0);
+
+	if (env->pins != NULL && (r = render_pin_metrics(env, out)) != 0)
+		return r;
 
 	if ((r = family(out, "poolgate_probe_total", "counter",
 	    "Completed health checks by instance, check and result.")) != 0)

@@ -1,6 +1,7 @@
 #include "proxy/app.h"
 #include "backends/discovery.h"
 #include "backends/pins.h"
+#include "backends/pinstore_file.h"
 #include "backends/instance.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -30,6 +31,9 @@ struct app {
 	struct prober *prober;
 	struct ops_server *ops;
 	struct pin_table *pins;		/* user -> instance, shared by the front doors */
+	struct pinstore_file *pinstore;	/* owned by pins once attached; NULL: store "memory" */
+	uv_timer_t pin_sweep;		/* idle expiry of pins */
+	int pin_sweep_on;
 	struct affinity_key *cookie_key;
 	struct router *router;
 	struct http_front *front;	/* NULL when no https/http listener is configured */
@@ -138,6 +142,94 @@ front_hook_removed(void *arg, struct instance *in)
 		front_forget_instance(a->front, in);
 }
 
+/* ---- pins: the store and the idle sweep ---- */
+
+#define PIN_STORE_RETRY_MS 5000
+
+static struct pinstore_file_conf
+pinstore_conf(const struct pg_config *cfg)
+{
+	return (struct pinstore_file_conf){ .fsync_interval_ms = cfg->pins.fsync_interval_ms,
+		.journal_max_bytes = cfg->pins.journal_max_bytes, .retry_ms = PIN_STORE_RETRY_MS };
+}
+
+/*
+ * Replays the file store into the pin table (start-up: before any listener accepts). A store that
+ * cannot be read or written is logged by the store and poolgate serves from memory; only running
+ * out of memory stops the start.
+ */
+static int
+start_pin_store(struct app *a)
+{
+	struct pinstore_file_conf conf = pinstore_conf(a->cfg);
+	int r;
+
+	if (a->cfg->pins.store == PIN_STORE_MEMORY) {
+		LOG_INFO("pins", "store \"memory\": pins do not survive a restart");
+		return 0;
+	}
+	if ((r = pinstore_file_open(&a->loop, a->cfg->state_dir, &conf, a->pins, &a->pinstore)) != 0)
+		return r;
+	r = pins_attach_store(a->pins, &pinstore_file_ops, a->pinstore);
+	return r == PG_ENOMEM ? r : 0;
+}
+
+/* The sweep runs a few times per TTL, at least every second and at most every minute. */
+static uint64_t
+pin_sweep_ms(const struct pg_config *cfg)
+{
+	uint64_t ms = (uint64_t)cfg->pins.idle_ttl_s * 1000 / 4;
+
+	return ms < 1000 ? 1000 : ms > 60000 ? 60000 : ms;
+}
+
+static void
+on_pin_sweep(uv_timer_t *t)
+{
+	struct app *a = t->data;
+
+	pins_expire(a->pins, pg_wall_ms(), (int64_t)a->cfg->pins.idle_ttl_s * 1000);
+}
+
+static void
+start_pin_sweep(struct app *a, const struct pg_config *cfg)
+{
+	uint64_t ms = pin_sweep_ms(cfg);
+
+	if (!a->pin_sweep_on) {
+		uv_timer_init(&a->loop, &a->pin_sweep);
+		a->pin_sweep.data = a;
+		a->pin_sweep_on = 1;
+	}
+	uv_timer_start(&a->pin_sweep, on_pin_sweep, ms, ms);
+}
+
+/* At shutdown, once the front doors are closed: their last session ends are in the table. */
+static void
+stop_pins(struct app *a)
+{
+	if (a->pin_sweep_on) {
+		uv_close((uv_handle_t *)&a->pin_sweep, NULL);
+		a->pin_sweep_on = 0;
+	}
+	if (a->pins != NULL)
+		pins_detach_store(a->pins);
+	a->pinstore = NULL;
+}
+
+static void
+apply_pins_reload(struct app *a, const struct pg_config *nc)
+{
+	struct pinstore_file_conf conf = pinstore_conf(nc);
+
+	if (nc->pins.store != a->cfg->pins.store)
+		LOG_WARN("reload", "pins.store changed: the new store takes effect at restart");
+	if (a->pinstore != NULL)
+		pinstore_file_set_conf(a->pinstore, &conf);
+	if (nc->pins.idle_ttl_s != a->cfg->pins.idle_ttl_s)
+		start_pin_sweep(a, nc);	/* on_pin_sweep() reads the TTL from a->cfg, nc by then */
+}
+
 static int
 streq_null(const char *x, const char *y)
 {
@@ -166,6 +258,7 @@ apply_reload(struct app *a, struct pg_config *nc)
 		LOG_WARN("reload", "state_dir changed: the new directory takes effect at restart");
 
 	apply_logging(nc);
+	apply_pins_reload(a, nc);
 	if (prober_set_conf(a->prober, &nc->health) != 0)
 		LOG_ERR("reload", "out of memory applying health settings");
 	a->env.health_interval_ms = nc->health.interval_ms;
@@ -264,6 +357,7 @@ shutdown_app(struct app *a, const char *why)
 	a->env.discovery = a->discovery = NULL;
 	prober_stop(a->prober);
 	a->prober = a->env.prober = NULL;
+	stop_pins(a);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	uv_close((uv_handle_t *)&a->sighup, NULL);
@@ -302,6 +396,7 @@ fail_start(struct app *a, const char *why)
 	a->ops = NULL;
 	prober_stop(a->prober);
 	a->prober = NULL;
+	stop_pins(a);
 	return PG_EXIT_RUNTIME;
 }
 
@@ -335,11 +430,14 @@ app_run(const char *config_path)
 	a.env.health_interval_ms = a.cfg->health.interval_ms;
 	if ((a.reg = reg_new()) == NULL || (a.pins = pins_new()) == NULL ||
 	    reg_apply(a.reg, INST_SRC_CONFIG, a.cfg->instances, a.cfg->ninstances) != 0 ||
+	    start_pin_store(&a) != 0 ||
 	    (a.prober = prober_new(&a.loop, a.reg, &a.cfg->health)) == NULL) {
 		LOG_ERR("main", "out of memory");
 		code = PG_EXIT_RUNTIME;
-		goto out;
+		stop_pins(&a);	/* the store may have handles on the loop: let them close */
+		goto drain;
 	}
+	start_pin_sweep(&a, a.cfg);
 	a.env.reg = a.reg;
 	a.env.pins = a.pins;
 	a.env.prober = a.prober;
@@ -383,7 +481,6 @@ app_run(const char *config_path)
 	    reg_count(a.reg) == 1 ? "" : "s");
 drain:
 	uv_run(&a.loop, UV_RUN_DEFAULT);
-out:
 	if (uv_loop_close(&a.loop) == UV_EBUSY) {
 		uv_walk(&a.loop, on_walk, NULL);
 		code = code ? code : PG_EXIT_RUNTIME;

@@ -108,6 +108,8 @@ struct hconn {
 	enum body_framing framing;
 	int resp_keep_alive, resp_status, resp_close_delimited;
 	int tunnel;
+	int live;			/* the tunnel counts as user's live session */
+	char user[256];			/* the user this exchange was attributed to, or "" */
 	char set_cookie[512];
 	struct pg_buf sent_head;	/* the request head, kept for one retry on a stale connection */
 };
@@ -460,6 +462,7 @@ route_and_start(struct hconn *hc)
 	}
 	hc->in = res.in;
 	snprintf(hc->set_cookie, sizeof(hc->set_cookie), "%s", res.set_cookie);
+	snprintf(hc->user, sizeof(hc->user), "%s", res.user);
 	LOG_DEBUG(hc->peer, "%s %.*s -> %s%s%s", hc->method, (int)rq.url.len, rq.url.p,
 	    hc->in->conf.id, res.user[0] ? " for " : "", res.user);
 	start_upstream(hc);
@@ -753,6 +756,7 @@ open_tunnel(struct hconn *hc, const uint8_t *rest, size_t len)
 	hc->tunnel = 1;
 	hc->f->stats.websockets_total++;
 	hc->f->stats.websockets_open++;
+	hc->live = route_live_begin(hc->f->rt, hc->user, hc->in);
 	LOG_DEBUG(hc->peer, "websocket to %s", hc->in->conf.id);
 	if (len > 0)
 		down_write(hc, rest, len);
@@ -1089,6 +1093,10 @@ hc_close(struct hconn *hc)
 	hc->closing = 1;
 	if (hc->tunnel)
 		hc->f->stats.websockets_open--;
+	if (hc->live) {
+		hc->live = 0;
+		route_live_end(hc->f->rt, hc->user, hc->in, pg_wall_ms());
+	}
 	if (hc->up != NULL) {
 		uconn_close(hc->up);
 		hc->up = NULL;

@@ -10,7 +10,8 @@
  *   3. Otherwise the browser is anonymous and new: the up, active instance with the fewest users.
  *
  * The response carries a fresh cookie whenever the browser's is missing, invalid or names another
- * instance.
+ * instance. Requests that name a user are her activity (place_user() refreshes her pin); a
+ * websocket that names her is her live session while it is open (route_live_begin/end).
  */
 #include "proxy/http/route.h"
 #include "backends/pins.h"
@@ -148,4 +149,16 @@ route_pick(struct router *rt, const struct route_req *req, struct route_result *
 	}
 	pg_buf_free(&sc);
 	return 0;
+}
+
+int
+route_live_begin(struct router *rt, const char *user, const struct instance *in)
+{
+	return user[0] != '\0' && pins_live_begin(rt->pins, user, in->conf.id) == 0;
+}
+
+void
+route_live_end(struct router *rt, const char *user, const struct instance *in, int64_t now_ms)
+{
+	pins_live_end(rt->pins, user, in->conf.id, now_ms);
 }

@@ -43,4 +43,12 @@ struct route_req {
 /* Returns 0 and fills *res (res->in may be NULL: answer 503). */
 int route_pick(struct router *rt, const struct route_req *req, struct route_result *res);
 
+/*
+ * A websocket of user (route_result.user) to in opened: it counts as her live session until
+ * route_live_end() (backends/pins.h: pins_live_begin). Returns 1 when counted (then call
+ * route_live_end() exactly once with the same user and in), 0 when not (no user, no memory).
+ */
+int route_live_begin(struct router *rt, const char *user, const struct instance *in);
+void route_live_end(struct router *rt, const char *user, const struct instance *in, int64_t now_ms);
+
 #endif

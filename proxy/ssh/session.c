@@ -73,6 +73,7 @@ struct sconn {
 	uint16_t inst_port;
 	const char *hostkey_why;	/* static: why the instance's host key was refused */
 	int user_ok;
+	int live;			/* counted as the user's live session (pins_live_begin) */
 	int timer_closing;
 	uint64_t grace_end_ms;		/* uv_now() at accept + login_grace_ms */
 	uint64_t up_end_ms;		/* the instance must have exchanged keys by then; 0: none */
@@ -131,6 +132,16 @@ side_gone(const struct side *s)
 	return !s->inited || s->closing;
 }
 
+/* The session stops counting as live: its end is the user's latest activity. */
+static void
+end_live(struct sconn *c)
+{
+	if (!c->live)
+		return;
+	c->live = 0;
+	pins_live_end(c->f->pins, c->user, c->inst->conf.id, pg_wall_ms());
+}
+
 static void
 maybe_free(struct sconn *c)
 {
@@ -141,6 +152,7 @@ maybe_free(struct sconn *c)
 		close_timer(c);
 	if (c->pending_closes > 0 || !c->timer_closing)
 		return;
+	end_live(c);
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
 	*c->pprev = c->next;
@@ -308,6 +320,7 @@ conn_close(struct sconn *c, const char *why)
 	if (c->phase == PH_CLOSING)
 		return;
 	LOG_INFO(c->prefix, "closing: %s", why);
+	end_live(c);
 	set_phase(c, PH_CLOSING);
 	shut_side(c, &c->down, why);
 	shut_side(c, &c->up, why);
@@ -557,6 +570,8 @@ open_pipe(struct sconn *c)
 	auth_relay_free(c->relay);
 	c->relay = NULL;
 	record_pin(c);
+	/* From here to its close it is a live session. */
+	c->live = pins_live_begin(c->f->pins, c->user, c->inst->conf.id) == 0;
 	LOG_INFO(c->prefix, "user %s: session open on %s (%s:%u) after %s", c->user,
 	    c->inst->conf.id, c->inst_addr, c->inst_port, c->method ? c->method : "publickey");
 	/* From now on the timer drives the time-based rekeys of idle sessions (1 hour). */
@@ -567,6 +582,24 @@ open_pipe(struct sconn *c)
 
 /* ---- messages from each side ---- */
 
+/* Starts the connection to in, where the user goes. Returns 0, or -1 after closing the session. */
+static int
+connect_to(struct sconn *c, struct instance *in)
+{
+	int r;
+
+	c->inst = in;
+	inst_ref(c->inst);
+	LOG_INFO(c->prefix, "user %s -> instance %s", c->user, c->inst->conf.id);
+	if ((r = start_upstream(c)) != 0) {
+		LOG_ERR(c->prefix, "instance %s: cannot connect: %s", c->inst->conf.id,
+		    pg_strerror(r));
+		upstream_failed(c, "the instance cannot be reached");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Places the user (place_user() records the pin) and connects to the instance. Returns 0, or
  * -1 after closing the session.
@@ -574,11 +607,11 @@ open_pipe(struct sconn *c)
 static int
 place_and_connect(struct sconn *c, int record)
 {
-	int r;
+	struct instance *in;
 
-	c->inst = record ? place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL) :
+	in = record ? place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL) :
 	    place_peek(c->f->reg, c->f->pins, c->user);
-	if (c->inst == NULL) {
+	if (in == NULL) {
 		struct pg_buf b;
 
 		LOG_NOTICE(c->prefix, "user %s: no instance is available", c->user);
@@ -593,26 +626,20 @@ place_and_connect(struct sconn *c, int record)
 		conn_close(c, "no instance available");
 		return -1;
 	}
-	inst_ref(c->inst);
-	LOG_INFO(c->prefix, "user %s -> instance %s", c->user, c->inst->conf.id);
-	if ((r = start_upstream(c)) != 0) {
-		LOG_ERR(c->prefix, "instance %s: cannot connect: %s", c->inst->conf.id,
-		    pg_strerror(r));
-		upstream_failed(c, "the instance cannot be reached");
-		return -1;
-	}
-	return 0;
+	return connect_to(c, in);
 }
 
 /*
- * The first userauth request names the user. A user who already has a pin gets the connection
- * to their instance started now, so its key exchange overlaps their authentication. A user
- * without one is placed only once their key is proven: names from unauthenticated peers must
- * never make pins (they would fill the table and skew placement).
+ * The first userauth request names the user. A user whose pin holds as it is gets the connection
+ * to their instance started now, so its key exchange overlaps their authentication. Anyone else
+ * is placed only once their key is proven: names from unauthenticated peers must never make,
+ * move or refresh pins (they would fill the table, skew placement or keep idle pins alive).
  */
 static void
 route_user(struct sconn *c, struct pg_slice pl)
 {
+	struct instance *in;
+
 	if (auth_request_user(pl, c->user, sizeof(c->user)) != 0 || !authkeys_user_ok(c->user)) {
 		LOG_NOTICE(c->prefix, "invalid user name refused");
 		c->user[0] = '\0';
@@ -624,8 +651,8 @@ route_user(struct sconn *c, struct pg_slice pl)
 	snprintf(c->prefix + strlen(c->prefix), sizeof(c->prefix) - strlen(c->prefix), " %s",
 	    c->user);
 	auth_server_set_methods(c->auth, sshf_user_methods(c->f, c->user));
-	if (pins_get(c->f->pins, c->user) != NULL)
-		(void)place_and_connect(c, 1);
+	if ((in = place_pinned(c->f->reg, c->f->pins, c->user)) != NULL)
+		(void)connect_to(c, in);
 }
 
 static void drain(struct sconn *c, struct side *s);

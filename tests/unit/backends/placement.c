@@ -1,8 +1,9 @@
 /*
  * backends/placement.c: place_user() over a registry built with reg_apply() and inst_set_health().
- * A pin holds while its instance serves (up, or draining and up); a pin on an instance that is down,
- * in maint or removed moves, with *moved and an info line; new users go to the least pinned up and
- * active instance under capacity, ties broken the same way every time.
+ * A pin holds while its instance serves (up, or draining and up with a live session of the user);
+ * a pin on an instance that is down, in maint, removed, or draining with no live session of hers
+ * moves, with *moved and an info line; new users go to the least pinned up and active instance
+ * under capacity, ties broken the same way every time. place_pinned() only asks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,29 +211,89 @@ test_draining(void **state)
 	struct fx *f = *state;
 	struct inst_conf list[3] = { ic("demo-1", 2, INST_DRAINING), ic("demo-2", 2, INST_ACTIVE),
 		ic("demo-3", 2, INST_ACTIVE) };
-	char user[16];
+	char user[16], log[1024];
+	struct instance *in;
 	int moved = -1;
 
 	assert_int_equal(pins_set(f->pins, "alice", "demo-1", 1), 0);
+	assert_int_equal(pins_live_begin(f->pins, "alice", "demo-1"), 0);
 	assert_int_equal(reg_apply(f->reg, INST_SRC_CONFIG, list, 3), 0);
 	assert_int_equal(inst_state(find(f, "demo-1")), INST_S_DRAINING);
-	/* Existing users keep going to a draining instance... */
+	/* A user with a live session there keeps going to a draining instance... */
 	assert_ptr_equal(place_user(f->reg, f->pins, "alice", 2, &moved), find(f, "demo-1"));
 	assert_int_equal(moved, 0);
-	/* ...new ones never do. */
+	assert_ptr_equal(place_pinned(f->reg, f->pins, "alice"), find(f, "demo-1"));
+	/* ...new users never go there. */
 	for (int i = 0; i < 4; i++) {
 		snprintf(user, sizeof(user), "new%d", i);
-		struct instance *in = place_user(f->reg, f->pins, user, 2, &moved);
+		in = place_user(f->reg, f->pins, user, 2, &moved);
 		assert_non_null(in);
 		assert_string_not_equal(in->conf.id, "demo-1");
 	}
-	/* Draining and down: the pin moves. */
-	inst_set_health(find(f, "demo-1"), HEALTH_DOWN, "gone");
+	/* Her last session ends: her next placement moves her, and says why. */
+	pins_live_end(f->pins, "alice", "demo-1", 3);
+	assert_null(place_pinned(f->reg, f->pins, "alice"));
+	assert_string_equal(pins_get(f->pins, "alice"), "demo-1");	/* peeking changed nothing */
 	assert_int_equal(pins_remove(f->pins, "new0"), 0);
-	char log[1024];
-	assert_ptr_not_equal(place_logged(f, "alice", 3, &moved, log, sizeof(log)), find(f, "demo-1"));
+	in = place_logged(f, "alice", 4, &moved, log, sizeof(log));
+	assert_non_null(in);
+	assert_string_not_equal(in->conf.id, "demo-1");
+	assert_int_equal(moved, 1);
+	assert_non_null(strstr(log, "(was demo-1: draining, no live session)"));
+	assert_int_equal(pins_count(f->pins, "demo-1"), 0);
+
+	/* Draining and down: the pin moves even with a live session (nothing there serves). */
+	assert_int_equal(pins_set(f->pins, "bob", "demo-1", 5), 0);
+	assert_int_equal(pins_live_begin(f->pins, "bob", "demo-1"), 0);
+	inst_set_health(find(f, "demo-1"), HEALTH_DOWN, "gone");
+	assert_int_equal(pins_remove(f->pins, "new1"), 0);
+	in = place_logged(f, "bob", 6, &moved, log, sizeof(log));
+	assert_non_null(in);
+	assert_string_not_equal(in->conf.id, "demo-1");
 	assert_int_equal(moved, 1);
 	assert_non_null(strstr(log, "(was demo-1: down)"));
+}
+
+/* Draining, no live session, and nowhere else to go: she stays rather than being turned away. */
+static void
+test_draining_nowhere_else(void **state)
+{
+	struct fx *f = *state;
+	struct inst_conf list[2] = { ic("demo-1", 1, INST_DRAINING), ic("demo-2", 1, INST_ACTIVE) };
+	int moved = -1;
+
+	assert_int_equal(reg_apply(f->reg, INST_SRC_CONFIG, list, 2), 0);
+	assert_int_equal(pins_set(f->pins, "alice", "demo-1", 1), 0);
+	assert_int_equal(pins_set(f->pins, "bob", "demo-2", 1), 0);	/* demo-2 is full */
+	assert_ptr_equal(place_user(f->reg, f->pins, "alice", 2, &moved), find(f, "demo-1"));
+	assert_int_equal(moved, 0);
+	/* A new user finds no room: a draining instance takes nobody new. */
+	assert_null(place_user(f->reg, f->pins, "carol", 2, &moved));
+	/* Maint, though, takes nobody at all. */
+	list[0].admin = INST_MAINT;
+	assert_int_equal(reg_apply(f->reg, INST_SRC_CONFIG, list, 2), 0);
+	assert_null(place_user(f->reg, f->pins, "alice", 3, &moved));
+	assert_null(place_pinned(f->reg, f->pins, "alice"));
+}
+
+/* place_pinned() is a pure question: no pin made, none touched. */
+static void
+test_place_pinned_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	int64_t active;
+
+	assert_null(place_pinned(f->reg, f->pins, "alice"));
+	assert_null(pins_get(f->pins, "alice"));
+	assert_int_equal(pins_set(f->pins, "alice", "demo-2", 100), 0);
+	assert_ptr_equal(place_pinned(f->reg, f->pins, "alice"), find(f, "demo-2"));
+	assert_int_equal(pins_times(f->pins, "alice", NULL, &active), 0);
+	assert_int_equal(active, 100);
+	inst_set_health(find(f, "demo-2"), HEALTH_UNKNOWN, "endpoint changed");
+	assert_null(place_pinned(f->reg, f->pins, "alice"));
+	inst_set_health(find(f, "demo-2"), HEALTH_DOWN, "x");
+	assert_null(place_pinned(f->reg, f->pins, "alice"));
+	assert_string_equal(pins_get(f->pins, "alice"), "demo-2");
 }
 
 static void
@@ -306,6 +367,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_moves_when_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moves_when_maint_or_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_draining, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_draining_nowhere_else, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_place_pinned_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_capacity_and_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_down_not_chosen, setup, teardown),
 	};

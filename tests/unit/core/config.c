@@ -50,7 +50,9 @@ test_full_config(void **state)
 	    "  \"discovery\": {\"file\": \"/run/pg/discovery.json\", \"poll_ms\": 500},\n"
 	    "  \"health\": {\"interval_ms\": 5000, \"timeout_ms\": 1500, \"rise\": 3, \"fall\": 4,\n"
 	    "             \"jitter_pct\": 20, \"checks\": [\"tcp\", \"http\"], \"http_path\": \"/ping\"},\n"
-	    "  \"admin\": {\"max_connections\": 10, \"request_timeout_ms\": 2000}\n"
+	    "  \"admin\": {\"max_connections\": 10, \"request_timeout_ms\": 2000},\n"
+	    "  \"pins\": {\"idle_ttl_s\": 3600, \"store\": \"memory\", \"fsync_interval_ms\": 50,\n"
+	    "           \"journal_max_bytes\": 65536}\n"
 	    "}\n";
 	struct pg_config *cfg = parse_ok(json);
 	const struct inst_conf *a, *b;
@@ -94,6 +96,10 @@ test_full_config(void **state)
 	assert_string_equal(cfg->health.http_path, "/ping");
 	assert_int_equal(cfg->admin_max_connections, 10);
 	assert_int_equal(cfg->admin_request_timeout_ms, 2000);
+	assert_int_equal(cfg->pins.idle_ttl_s, 3600);
+	assert_int_equal(cfg->pins.store, PIN_STORE_MEMORY);
+	assert_int_equal(cfg->pins.fsync_interval_ms, 50);
+	assert_int_equal(cfg->pins.journal_max_bytes, 65536);
 	pg_config_free(cfg);
 }
 
@@ -116,6 +122,10 @@ check_defaults(const struct pg_config *cfg)
 	assert_string_equal(cfg->health.http_path, "/hub/health");
 	assert_int_equal(cfg->admin_max_connections, 64);
 	assert_int_equal(cfg->admin_request_timeout_ms, 10000);
+	assert_int_equal(cfg->pins.idle_ttl_s, 28800);
+	assert_int_equal(cfg->pins.store, PIN_STORE_FILE);
+	assert_int_equal(cfg->pins.fsync_interval_ms, 200);
+	assert_int_equal(cfg->pins.journal_max_bytes, 8u << 20);
 }
 
 static void
@@ -201,6 +211,15 @@ static const struct err_case config_errors[] = {
 	{ "unknown top-level key", "{\"bogus\": 1}", 0, "bogus: unknown key" },
 	{ "unknown nested key", "{\"health\": {\"rise\": 2, \"bogus\": 1}}", 0,
 	  "health.bogus: unknown key" },
+	{ "unknown pins key", "{\"pins\": {\"ttl\": 2}}", 0, "pins.ttl: unknown key" },
+	{ "pins store", "{\"pins\": {\"store\": \"redis\"}}", 0,
+	  "pins.store: expected one of \"file\", \"memory\"" },
+	{ "pins ttl zero", "{\"pins\": {\"idle_ttl_s\": 0}}", 0,
+	  "pins.idle_ttl_s: expected an integer in 1..31536000" },
+	{ "pins journal too small", "{\"pins\": {\"journal_max_bytes\": 100}}", 0,
+	  "pins.journal_max_bytes: expected an integer in 4096..1073741824" },
+	{ "pins fsync interval", "{\"pins\": {\"fsync_interval_ms\": 0}}", 0,
+	  "pins.fsync_interval_ms: expected an integer in 1..60000" },
 	{ "unknown instance key", "{\"instances\": [" INST_A ", \"sshport\": 22}]}", 0,
 	  "instances[0].sshport: unknown key" },
 	{ "wrong type", "{\"instances\": [" INST_A "}, {\"id\": \"b\", \"address\": \"192.0.2.2\","

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "backends/pins.h"
 #include "core/err.h"
 #include "health/ops.h"
 
@@ -29,9 +30,61 @@ static char k_odd[] = "k\"ey\\", v_odd[] = "plain";
 
 struct fixture {
 	struct registry *reg;
+	struct pin_table *pins;
 	struct ops_env env;
 	struct pg_buf out;
 };
+
+/* A pin store that writes nothing and reports a disk-error episode, for the store's families. */
+static int
+nop_load(void *store, pin_put_fn put, pin_del_fn del, void *arg)
+{
+	return 0;
+}
+
+static int
+nop_put(void *store, const char *user, const char *id, int64_t since, int64_t active)
+{
+	return 0;
+}
+
+static int
+nop_claim(void *store, const char *user, const char *id, int64_t since, int64_t active,
+    pin_claim_fn done, void *arg)
+{
+	done(arg, user, 0, id);
+	return 0;
+}
+
+static int
+nop_del(void *store, const char *user)
+{
+	return 0;
+}
+
+static void
+failing_stats(void *store, struct pin_store_stats *st)
+{
+	st->name = "file";
+	st->healthy = 0;
+	st->records_synced = 40;
+	st->unsynced = 3;
+	st->errors = 2;
+	st->last_error = UV_ENOSPC;
+	st->last_error_op = "write";
+	st->last_error_ms = 1767225700000;
+	st->snapshot_ms = 1767225600000;
+	st->replayed = 12;
+	st->torn = 1;
+}
+
+static void
+nop_close(void *store)
+{
+}
+
+static const struct pin_store_ops failing_store = { nop_load, nop_put, nop_claim, nop_del,
+	failing_stats, nop_close };
 
 static int
 setup(void **state)
@@ -51,7 +104,16 @@ setup(void **state)
 	if (reg_apply(f->reg, INST_SRC_CONFIG, list, 2) != 0)
 		return -1;
 	inst_set_health(reg_find(f->reg, "alpha"), HEALTH_UP, "all checks ok");
+	/* alice and bob on alpha, bob with two live sessions there; carol live on beta, unpinned. */
+	if ((f->pins = pins_new()) == NULL ||
+	    pins_attach_store(f->pins, &failing_store, NULL) != 0 ||
+	    pins_set(f->pins, "alice", "alpha", 1000) != 0 || pins_set(f->pins, "bob", "alpha", 1000) ||
+	    pins_live_begin(f->pins, "bob", "alpha") != 0 ||
+	    pins_live_begin(f->pins, "bob", "alpha") != 0 ||
+	    pins_live_begin(f->pins, "carol", "beta") != 0)
+		return -1;
 	f->env.reg = f->reg;
+	f->env.pins = f->pins;
 	f->env.prober = NULL;
 	f->env.discovery = NULL;
 	f->env.started_ms = 1767225600123;	/* 2026-01-01T00:00:00.123Z */
@@ -73,6 +135,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	pg_buf_free(&f->out);
+	pins_free(f->pins);
 	reg_free(f->reg);
 	free(f);
 	return 0;
@@ -148,7 +211,9 @@ test_status(void **state)
 	assert_string_equal(str(labels, "k\"ey\\"), "plain");
 	users = cJSON_GetObjectItemCaseSensitive(a, "users");
 	assert_true(cJSON_IsArray(users));
-	assert_int_equal(cJSON_GetArraySize(users), 0);
+	assert_int_equal(cJSON_GetArraySize(users), 2);
+	assert_int_equal((int)num(a, "live_sessions"), 2);
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "drained")));
 	/* Without a prober no check is enabled, so none is listed. */
 	checks = cJSON_GetObjectItemCaseSensitive(a, "checks");
 	assert_true(cJSON_IsObject(checks));
@@ -201,6 +266,41 @@ test_status_admin_and_source(void **state)
 	assert_string_equal(str(g, "health"), "up");
 	assert_string_equal(str(g, "admin_state"), "maint");
 	assert_string_equal(str(g, "source"), "discovery");
+	cJSON_Delete(root);
+}
+
+/* Pins, live sessions and the drained flag an autoscaler waits for. */
+static void
+test_status_pins_and_drain(void **state)
+{
+	struct fixture *f = *state;
+	struct inst_conf list[2] = {
+		{ .id = "alpha", .address = "10.0.0.1", .ssh_port = 22, .http_port = 8000,
+		  .http_tls_verify = 1, .capacity = 8, .admin = INST_DRAINING },
+		{ .id = "beta", .address = "fd00::2", .ssh_port = 2222, .http_port = 443, .http_tls = 1,
+		  .http_tls_verify = 1, .capacity = 4, .admin = INST_DRAINING },
+	};
+	cJSON *root, *pins, *a, *b, *users;
+
+	assert_int_equal(reg_apply(f->reg, INST_SRC_CONFIG, list, 2), 0);
+	pins_live_end(f->pins, "carol", "beta", 2000);
+	root = render_status(f);
+	pins = cJSON_GetObjectItemCaseSensitive(root, "pins");
+	assert_int_equal(num(pins, "total"), 2);
+	assert_int_equal(num(pins, "live_sessions"), 2);
+	assert_string_equal(str(pins, "store"), "file");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pins, "store_healthy")));
+	assert_string_equal(str(pins, "store_last_error"), "no space left on device");
+	a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "instances"), 0);
+	b = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "instances"), 1);
+	assert_string_equal(str(a, "state"), "draining");
+	assert_int_equal(num(a, "live_sessions"), 2);
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "drained")));
+	users = cJSON_GetObjectItemCaseSensitive(a, "users");
+	assert_int_equal(cJSON_GetArraySize(users), 2);
+	assert_string_equal(cJSON_GetArrayItem(users, 0)->valuestring, "alice");
+	assert_int_equal(num(b, "live_sessions"), 0);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "drained")));
 	cJSON_Delete(root);
 }
 
@@ -461,6 +561,21 @@ test_metrics_values(void **state)
 	assert_true(has_line(text, "poolgate_admin_connections_total 21"));
 	assert_true(has_line(text, "# TYPE poolgate_instance_up gauge"));
 	assert_true(has_line(text, "# TYPE poolgate_config_reloads_total counter"));
+	assert_true(has_line(text, "poolgate_pins 2"));
+	assert_true(has_line(text, "poolgate_live_sessions 3"));
+	assert_true(has_line(text, "poolgate_instance_users{instance=\"alpha\"} 2"));
+	assert_true(has_line(text, "poolgate_instance_live_sessions{instance=\"alpha\"} 2"));
+	assert_true(has_line(text, "poolgate_instance_live_sessions{instance=\"beta\"} 1"));
+	assert_true(has_line(text, "poolgate_instance_drained{instance=\"alpha\"} 0"));
+	assert_true(has_line(text, "poolgate_pin_changes_total{change=\"created\"} 2"));
+	assert_true(has_line(text, "poolgate_pin_store_info{store=\"file\"} 1"));
+	assert_true(has_line(text, "poolgate_pin_store_healthy{store=\"file\"} 0"));
+	assert_true(has_line(text, "poolgate_pin_journal_unsynced_changes 3"));
+	assert_true(has_line(text, "poolgate_pin_store_last_error_timestamp_seconds 1767225700.000"));
+	assert_true(has_line(text, "poolgate_pin_store_last_error_info{op=\"write\","
+	    "error=\"no space left on device\"} 1"));
+	assert_true(has_line(text, "poolgate_pin_replay_torn_tails 1"));
+	assert_true(has_line(text, "# TYPE poolgate_pin_journal_synced_records_total counter"));
 	/* No discovery watcher: no discovery family. */
 	assert_null(strstr(text, "poolgate_discovery_loads_total"));
 	/* No prober: no probe samples, but the families are still declared. */
@@ -566,6 +681,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_not_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_admin_and_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_pins_and_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_too_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_values, setup, teardown),
