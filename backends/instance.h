@@ -35,6 +35,7 @@ struct instance {
 	uint64_t transitions;		/* changes of inst_state() since it was added */
 	int removed;
 	void *probe;			/* owned by health/; opaque here */
+	void *probe_load;		/* owned by health/loadprobe; opaque here */
 	struct inst_load load;		/* written by the load probe (backends/load.h) */
 
 	/* Registry internals. */

@@ -1,7 +1,6 @@
 #include "proxy/ssh/front_int.h"
 #include "certs/authkeys.h"
 #include "certs/keyfile.h"
-#include "certs/knownhosts.h"
 #include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -93,29 +92,9 @@ load_user_cas(const char *path, struct sshkey ***out, size_t *nout)
 	return 0;
 }
 
-/* Reads a known_hosts file into b (emptied first); a missing file is empty. */
-static int
-load_known_hosts(const char *path, struct pg_buf *b, const char *what)
-{
-	int r;
-
-	pg_buf_free(b);
-	pg_buf_init(b, KNOWNHOSTS_MAX_BYTES);
-	if (path == NULL || (r = knownhosts_read_file(path, b)) == PG_ENOTFOUND)
-		return 0;
-	if (r != 0) {
-		LOG_ERR(LOGP, "%s %s: %s; instances listed there will be refused", what, path,
-		    pg_strerror(r));
-		pg_buf_free(b);
-		return r;
-	}
-	return 0;
-}
-
 static int
 apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 {
-	char tofu[4096];
 	struct sshkey **cas;
 	size_t ncas;
 
@@ -125,13 +104,8 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	f->user_cas = cas;
 	f->nuser_cas = ncas;
 
-	snprintf(tofu, sizeof(tofu), "%s/known_hosts", cfg->state_dir);
-	if (set_str(&f->authorized_keys, cfg->ssh.authorized_keys) != 0 ||
-	    set_str(&f->known_hosts, cfg->ssh.known_hosts) != 0 || set_str(&f->tofu_file, tofu) != 0)
+	if (set_str(&f->authorized_keys, cfg->ssh.authorized_keys) != 0)
 		return PG_ENOMEM;
-	f->check = cfg->ssh.host_key_check;
-	f->kh_loaded = load_known_hosts(f->known_hosts, &f->kh_text, "ssh.known_hosts") == 0;
-	(void)load_known_hosts(f->tofu_file, &f->tofu_text, "tofu");
 	f->max_auth_tries = cfg->ssh.max_auth_tries;
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
@@ -139,9 +113,6 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	if (f->authorized_keys == NULL && f->nuser_cas == 0)
 		LOG_WARN(LOGP, "neither ssh.front_auth.authorized_keys nor trusted_user_ca_keys is set: "
 		    "nobody can log in");
-	if (f->check == SSH_HKC_KNOWN_HOSTS && f->known_hosts == NULL)
-		LOG_WARN(LOGP, "ssh.known_hosts is not set and host_key_check is \"known_hosts\": "
-		    "every instance will be refused");
 	return 0;
 }
 
@@ -224,11 +195,7 @@ front_free(struct ssh_front *f)
 	sshkey_free(f->ca);
 	sshkey_free(f->upstream_key);
 	free_cas(f->user_cas, f->nuser_cas);
-	pg_buf_free(&f->kh_text);
-	pg_buf_free(&f->tofu_text);
 	free(f->authorized_keys);
-	free(f->known_hosts);
-	free(f->tofu_file);
 	free(f->listeners);
 	free(f);
 }
@@ -266,7 +233,8 @@ ssh_front_stop(struct ssh_front *f)
 
 int
 ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *reg,
-    struct pin_table *pins, struct ssh_front **out, char *err, size_t errlen)
+    struct pin_table *pins, struct hostpolicy *hosts, struct ssh_front **out, char *err,
+    size_t errlen)
 {
 	const struct ssh_conf *sc = &cfg->ssh;
 	struct ssh_front *f = calloc(1, sizeof(*f));
@@ -281,6 +249,7 @@ ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *r
 	f->loop = loop;
 	f->reg = reg;
 	f->pins = pins;
+	f->hosts = hosts;
 	f->mode = sc->upstream_mode;
 	f->next_id = 1;
 	if (sc->nhost_keys > SSHF_MAX_HOST_KEYS) {
@@ -359,50 +328,6 @@ sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *
 	LOG_INFO(log_prefix, "user %s: certificate \"%s\" serial %llu (CA %s) accepted", user,
 	    cert->key_id, (unsigned long long)cert->serial, fp);
 	return 1;
-}
-
-int
-sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
-    const struct sshkey *key, const char **why, const char *log_prefix)
-{
-	char fp[SSHKEY_FP_LEN];
-	int r = PG_ENOTFOUND;
-
-	if (sshkey_fingerprint(key, fp, sizeof(fp)) != 0)
-		fp[0] = '\0';
-	if (f->known_hosts != NULL)
-		r = f->kh_loaded ? knownhosts_check((struct pg_slice){ f->kh_text.p, f->kh_text.len },
-		    addr, port, key) : PG_EIO;
-	if (r == PG_ENOTFOUND && f->check == SSH_HKC_TOFU) {
-		r = knownhosts_check((struct pg_slice){ f->tofu_text.p, f->tofu_text.len }, addr,
-		    port, key);
-		if (r == PG_ENOTFOUND) {
-			if ((r = knownhosts_append_file(f->tofu_file, addr, port, key)) == 0 &&
-			    (r = knownhosts_format_line(addr, port, key, &f->tofu_text)) == 0)
-				LOG_NOTICE(log_prefix, "instance %s (%s:%u): host key %s %s recorded "
-				    "in %s (tofu)", inst_id, addr, port, sshkey_type_name(key), fp,
-				    f->tofu_file);
-		}
-	}
-	switch (r) {
-	case 0:
-		return 0;
-	case PG_EAUTH:
-		*why = "the instance's host key has changed";
-		LOG_ERR(log_prefix, "instance %s (%s:%u): HOST KEY MISMATCH: %s %s is not the key "
-		    "known for it; refused", inst_id, addr, port, sshkey_type_name(key), fp);
-		return r;
-	case PG_ENOTFOUND:
-		*why = "the instance's host key is not known";
-		LOG_ERR(log_prefix, "instance %s (%s:%u): host key %s %s is in no known_hosts; "
-		    "refused", inst_id, addr, port, sshkey_type_name(key), fp);
-		return r;
-	default:
-		*why = "the instance's host key cannot be checked";
-		LOG_ERR(log_prefix, "instance %s (%s:%u): cannot check its host key: %s", inst_id,
-		    addr, port, pg_strerror(r));
-		return r;
-	}
 }
 
 #define FAMILY(name, type, help) \

@@ -3,6 +3,7 @@
 #define PG_PROXY_SSH_FRONT_INT_H
 
 #include "proxy/ssh/front.h"
+#include "certs/hostpolicy.h"
 #include "certs/sshkey.h"
 #include "certs/usercert.h"
 
@@ -32,15 +33,9 @@ struct ssh_front {
 	struct sshkey *ca;		/* mode certificate */
 	struct sshkey *upstream_key;	/* mode key */
 	enum ssh_upstream_mode mode;
+	struct hostpolicy *hosts;	/* instances' host keys; borrowed from main */
 	/* Reloadable settings (owned copies). */
-	char *authorized_keys, *known_hosts, *tofu_file;
-	enum ssh_hostkey_check check;
-	/*
-	 * ssh.known_hosts and state_dir/known_hosts (tofu) as read at start and on SIGHUP, so an
-	 * instance's key is checked in memory; a tofu record is appended to both.
-	 */
-	struct pg_buf kh_text, tofu_text;
-	int kh_loaded;
+	char *authorized_keys;
 	struct sshkey **user_cas;	/* ssh.front_auth.trusted_user_ca_keys, loaded */
 	size_t nuser_cas;
 	uint32_t max_auth_tries, login_grace_ms, connect_timeout_ms, max_connections;
@@ -61,8 +56,5 @@ void ssh_front_maybe_free(struct ssh_front *f);
 /* 1 if cert may log in as user: a trusted CA signed it and usercert_check() passes. */
 int sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *cert,
     const char *log_prefix);
-/* 0 to trust the instance's key; else a reason (static) in *why. */
-int sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
-    const struct sshkey *key, const char **why, const char *log_prefix);
 
 #endif

@@ -319,7 +319,7 @@ verify_hostkey(void *arg, const struct sshkey *key)
 {
 	struct sconn *c = arg;
 
-	return sshf_check_hostkey(c->f, c->inst->conf.id, c->inst_addr, c->inst_port, key,
+	return hostpolicy_check(c->f->hosts, c->inst->conf.id, c->inst_addr, c->inst_port, key,
 	    &c->hostkey_why, c->prefix);
 }
 
