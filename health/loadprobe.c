@@ -562,7 +562,7 @@ step(struct lprobe *p)
 			if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ||
 			    rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
 				fail(p, "login as %s refused (%s)", lp->user, lp->auth == LOAD_AUTH_KEY ?
-				    "key not accepted" : "certificate not accepted: TrustedUserCAKeys?");
+				    "key" : "certificate from the pool user CA");
 				return;
 			}
 			if (rc != 0) {
