@@ -544,20 +544,22 @@ refuse(struct sconn *c, const char *banner, uint32_t code, const char *reason)
 static int
 place_and_connect(struct sconn *c)
 {
-	int r;
-
 	int64_t now = pg_wall_ms();
+	int r;
 
 	if ((c->inst = place_user(c->f->reg, c->f->pins, c->user, now, NULL)) == NULL) {
 		int full = place_verdict(c->f->reg, c->f->pins, c->user, now) == PLACE_FULL;
 
 		LOG_NOTICE(c->prefix, "user %s: %s: banner and disconnect", c->user, full ?
 		    "pool full" : "no instance is available");
-		refuse(c, full ? "poolgate: the pool is full: every machine has as many users as it "
-		    "can take. Try again later.\r\n" : "poolgate: no instance is available for you "
-		    "right now; try again in a minute.\r\n", full ? SSH_DISCONNECT_TOO_MANY_CONNECTIONS :
-		    SSH_DISCONNECT_SERVICE_NOT_AVAILABLE, full ? "pool full: no machine can take "
-		    "another user; try again later" : "no instance is available; try again in a minute");
+		if (full)
+			refuse(c, "poolgate: the pool is full: every machine has as many users as it "
+			    "can take. Try again later.\r\n", SSH_DISCONNECT_TOO_MANY_CONNECTIONS,
+			    "pool full: no machine can take another user; try again later");
+		else
+			refuse(c, "poolgate: no instance is available for you right now; try again in "
+			    "a minute.\r\n", SSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
+			    "no instance is available; try again in a minute");
 		conn_close(c, full ? "pool full" : "no instance available");
 		return -1;
 	}
