@@ -76,73 +76,41 @@ loadreport_status(const struct ops_env *env, const struct instance *in, int64_t 
 #define EMIT(...) do { if ((r = pg_buf_printf(out, __VA_ARGS__)) != 0) return r; } while (0)
 #define FAMILY(name, type, help) EMIT("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
 
-/* One gauge family over the instances whose load is known: value(in) for each. */
-static int
-known_gauge(const struct ops_env *env, struct pg_buf *out, const char *name, const char *help,
-    int (*has)(const struct load_figures *), double (*value)(const struct load_figures *))
-{
-	int r;
+/* Figures that have a gauge of their own. */
+enum figure { FIG_CPUS, FIG_MEM_USED, FIG_MEM_BYTES, FIG_GPUS, FIG_GPU_UTIL, FIG_GPU_MEM,
+	FIG_USERS };
 
-	FAMILY(name, "gauge", help);
-	for (struct instance *in = reg_first(env->reg); in != NULL; in = in->next) {
-		if (in->load.state == LOAD_KNOWN && (has == NULL || has(&in->load.fig)))
-			EMIT("%s{instance=\"%s\"} %.12g\n", name, in->conf.id, value(&in->load.fig));
+static const struct {
+	enum figure fig;
+	const char *name, *help;
+} gauges[] = {
+	{ FIG_CPUS, "poolgate_instance_cpus", "CPUs the instance reported." },
+	{ FIG_MEM_USED, "poolgate_instance_memory_used_ratio",
+	  "Fraction of the instance's memory in use (1 - MemAvailable / MemTotal)." },
+	{ FIG_MEM_BYTES, "poolgate_instance_memory_bytes", "Memory of the instance (MemTotal)." },
+	{ FIG_GPUS, "poolgate_instance_gpus", "GPUs the instance reported." },
+	{ FIG_GPU_UTIL, "poolgate_instance_gpu_utilization_ratio",
+	  "Mean GPU utilisation of the instance, 0..1." },
+	{ FIG_GPU_MEM, "poolgate_instance_gpu_memory_used_ratio",
+	  "Mean fraction of GPU memory in use on the instance." },
+	{ FIG_USERS, "poolgate_instance_logged_in_users",
+	  "Users logged in to the instance, as its load probe counted them." },
+};
+
+/* Sets *v to figure k of f; 0 when f has no such figure (no GPU, users not counted). */
+static int
+figure(const struct load_figures *f, enum figure k, double *v)
+{
+	switch (k) {
+	case FIG_CPUS: *v = f->ncpu; return 1;
+	case FIG_MEM_USED: *v = load_mem_used(f); return 1;
+	case FIG_MEM_BYTES: *v = (double)f->mem_total_kb * 1024; return 1;
+	case FIG_GPUS: *v = f->ngpu; return 1;
+	case FIG_GPU_UTIL: *v = f->gpu_util; return f->ngpu > 0;
+	case FIG_GPU_MEM: *v = f->gpu_mem_used; return f->ngpu > 0;
+	case FIG_USERS: *v = f->users; return f->has_users;
 	}
 	return 0;
-}
-
-static int
-has_gpu(const struct load_figures *f)
-{
-	return f->ngpu > 0;
-}
-
-static int
-has_users(const struct load_figures *f)
-{
-	return f->has_users;
-}
-
-static double
-v_ncpu(const struct load_figures *f)
-{
-	return f->ncpu;
-}
-
-static double
-v_mem(const struct load_figures *f)
-{
-	return load_mem_used(f);
-}
-
-static double
-v_mem_total(const struct load_figures *f)
-{
-	return (double)f->mem_total_kb * 1024;
-}
-
-static double
-v_ngpu(const struct load_figures *f)
-{
-	return f->ngpu;
-}
-
-static double
-v_gpu_util(const struct load_figures *f)
-{
-	return f->gpu_util;
-}
-
-static double
-v_gpu_mem(const struct load_figures *f)
-{
-	return f->gpu_mem_used;
-}
-
-static double
-v_users(const struct load_figures *f)
-{
-	return f->users;
 }
 
 int
@@ -170,23 +138,15 @@ loadreport_metrics(const struct ops_env *env, struct pg_buf *out, int64_t now_ms
 		EMIT("poolgate_instance_load_average{instance=\"%s\",period=\"15m\"} %.6g\n",
 		    in->conf.id, f->load15);
 	}
-	if ((r = known_gauge(env, out, "poolgate_instance_cpus", "CPUs the instance reported.",
-	    NULL, v_ncpu)) != 0 ||
-	    (r = known_gauge(env, out, "poolgate_instance_memory_used_ratio",
-	    "Fraction of the instance's memory in use (1 - MemAvailable / MemTotal).", NULL,
-	    v_mem)) != 0 ||
-	    (r = known_gauge(env, out, "poolgate_instance_memory_bytes",
-	    "Memory of the instance (MemTotal).", NULL, v_mem_total)) != 0 ||
-	    (r = known_gauge(env, out, "poolgate_instance_gpus", "GPUs the instance reported.",
-	    NULL, v_ngpu)) != 0 ||
-	    (r = known_gauge(env, out, "poolgate_instance_gpu_utilization_ratio",
-	    "Mean GPU utilisation of the instance, 0..1.", has_gpu, v_gpu_util)) != 0 ||
-	    (r = known_gauge(env, out, "poolgate_instance_gpu_memory_used_ratio",
-	    "Mean fraction of GPU memory in use on the instance.", has_gpu, v_gpu_mem)) != 0 ||
-	    (r = known_gauge(env, out, "poolgate_instance_logged_in_users",
-	    "Users logged in to the instance, as its load probe counted them.", has_users,
-	    v_users)) != 0)
-		return r;
+	/* Figures only while known: a stale value would look current on a dashboard. */
+	for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+		FAMILY(gauges[g].name, "gauge", gauges[g].help);
+		for (in = reg_first(env->reg); in != NULL; in = in->next) {
+			double v;
+			if (in->load.state == LOAD_KNOWN && figure(&in->load.fig, gauges[g].fig, &v))
+				EMIT("%s{instance=\"%s\"} %.12g\n", gauges[g].name, in->conf.id, v);
+		}
+	}
 	FAMILY("poolgate_instance_load_age_seconds", "gauge",
 	    "Age of the instance's last good load figures.");
 	for (in = reg_first(env->reg); in != NULL; in = in->next) {

@@ -20,7 +20,8 @@ import pytest
 
 import pool as P
 from conftest import SLACK
-from test_ssh_front import ensure_user, keygen
+# untrust: tests make the instances trust their pool CA; afterwards they trust nobody again.
+from test_ssh_front import ensure_user, keygen, untrust  # noqa: F401 (a fixture)
 
 PROBE_USER = "pgprobe"
 LOAD = {"enabled": True, "interval_ms": 1000, "timeout_ms": 800, "user": PROBE_USER}
@@ -40,14 +41,6 @@ def probe_user():
     subprocess.run(["usermod", "-p", "*", PROBE_USER], check=True, timeout=30,
                    capture_output=True)
     return PROBE_USER
-
-
-@pytest.fixture
-def trusted(pool):
-    """Tests make the instances trust their pool CA; afterwards they trust nobody again."""
-    yield
-    for inst in pool:
-        inst.sshd.trust_user_ca("")
 
 
 def make_ca(path):
@@ -210,7 +203,7 @@ def ssh_login(g, user, command="true"):
 # The figures
 
 
-def test_load_figures_match_the_instances(pool, make_poolgate, tmp_path, probe_user, trusted,
+def test_load_figures_match_the_instances(pool, make_poolgate, tmp_path, probe_user, untrust,
                                           promtool):
     marks = [log_size(i) for i in pool]
     g = start(pool, make_poolgate, tmp_path, load={})
@@ -259,7 +252,7 @@ def test_load_figures_match_the_instances(pool, make_poolgate, tmp_path, probe_u
     assert "ECDSA-CERT" in open(pool[0].sshd.log_path, errors="replace").read()[marks[0]:]
 
 
-def test_broken_session_logs_in_again(pool, make_poolgate, tmp_path, probe_user, trusted):
+def test_broken_session_logs_in_again(pool, make_poolgate, tmp_path, probe_user, untrust):
     marks = [log_size(i) for i in pool]
     g = start(pool, make_poolgate, tmp_path, load={})
     inst = pool[0]
@@ -333,7 +326,7 @@ def test_wrong_key_makes_load_unknown(pool, make_poolgate, tmp_path, probe_user)
 
 
 def test_locked_probe_user_makes_load_unknown(pool, make_poolgate, tmp_path, probe_user,
-                                              trusted):
+                                              untrust):
     subprocess.run(["usermod", "-L", PROBE_USER], check=True, timeout=30, capture_output=True)
     try:
         g = start(pool, make_poolgate, tmp_path, load={})
@@ -351,7 +344,7 @@ def test_locked_probe_user_makes_load_unknown(pool, make_poolgate, tmp_path, pro
     wait_load(g, [i.id for i in pool], known, "load known once the user is unlocked")
 
 
-def test_host_key_mismatch_makes_load_unknown(pool, make_poolgate, tmp_path, probe_user, trusted):
+def test_host_key_mismatch_makes_load_unknown(pool, make_poolgate, tmp_path, probe_user, untrust):
     mark = log_size(pool[0])
     other = os.path.join(str(tmp_path), "other_host_key")
     t, b64 = keygen(other).split()[:2]
@@ -397,7 +390,7 @@ def write_load(d, ip, load1, mem_used):
 
 
 def test_high_load_sends_new_users_elsewhere(pool, make_poolgate, tmp_path, certs, probe_user,
-                                             trusted, load_files):
+                                             untrust, load_files):
     hot, cool = pool[0], pool[1]
     write_load(load_files, hot.ip, 8.0, 0.9)
     write_load(load_files, cool.ip, 0.1, 0.1)
