@@ -87,6 +87,12 @@ load_reset(struct instance *in, const char *reason)
 }
 
 void
+load_note_login(struct instance *in)
+{
+	in->load.logins_total++;
+}
+
+void
 load_set_off(struct instance *in)
 {
 	in->load.state = LOAD_OFF;

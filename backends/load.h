@@ -73,6 +73,9 @@ void load_set_unknown(struct instance *in, const char *reason);
  */
 void load_reset(struct instance *in, const char *reason);
 
+/* The load probe logged in to in (a new session, kept for later rounds). */
+void load_note_login(struct instance *in);
+
 /* The load probe is off for in (disabled, or stopping): state off, reason cleared. */
 void load_set_off(struct instance *in);
 

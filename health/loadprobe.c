@@ -140,12 +140,24 @@ static LIBSSH2_REALLOC_FUNC(ls_realloc)
 	return realloc(ptr, count);
 }
 
+/* libssh2's last error in words; its own messages name its internals ("transport read"). */
 static const char *
 ls_error(LIBSSH2_SESSION *s)
 {
 	char *msg = NULL;
 
-	libssh2_session_last_error(s, &msg, NULL, 0);
+	switch (libssh2_session_last_error(s, &msg, NULL, 0)) {
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+		return "the instance closed the connection";
+	case LIBSSH2_ERROR_SOCKET_RECV:
+		return "receiving failed";
+	case LIBSSH2_ERROR_SOCKET_SEND:
+		return "sending failed";
+	case LIBSSH2_ERROR_KEX_FAILURE:
+		return "key exchange failed";
+	case LIBSSH2_ERROR_CHANNEL_FAILURE:
+		return "the instance refused the channel";
+	}
 	return msg != NULL && msg[0] != '\0' ? msg : "unknown libssh2 error";
 }
 
@@ -292,8 +304,8 @@ static int connect_start(struct lprobe *p, char *why, size_t whylen);
 /*
  * The round failed with reason. keep: the session is fine (the command failed, or said something
  * unparsable) and stays for the next round. Otherwise the connection goes, and a kept session that
- * broke as the round began to use it is replaced once, at once; failing that, the load becomes
- * unknown.
+ * broke before the command said anything is replaced once, at once; failing that, the load
+ * becomes unknown.
  */
 static void
 vfail(struct lprobe *p, int keep, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
@@ -310,7 +322,8 @@ vfail(struct lprobe *p, int keep, const char *fmt, va_list ap)
 		return;
 	}
 	lconn_drop(p, 0);
-	if (p->reused && !p->retried && (p->phase == LP_OPEN || p->phase == LP_EXEC)) {
+	if (p->reused && !p->retried && (p->phase == LP_OPEN || p->phase == LP_EXEC ||
+	    (p->phase == LP_READ && p->out.len == 0))) {
 		LOG_INFO(p->prefix, "kept session gone (%s); logging in again", reason);
 		p->retried = 1;
 		p->reused = 0;
@@ -368,10 +381,18 @@ on_poll(uv_poll_t *h, int status, int events)
 	struct lconn *c = h->data;
 	struct lprobe *p = c->p;
 
+	int soerr = 0;
+	socklen_t slen = sizeof(soerr);
+
 	if (p->c != c || p->stopping)
 		return;
 	if (status < 0) {
-		fail(p, "socket: %s", uv_strerror(status));
+		/* libuv reports POLLERR as UV_EBADF; the socket knows what really happened. */
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == 0 && soerr != 0)
+			fail(p, "%s: %s", p->phase == LP_CONNECT ? "connect" : "socket",
+			    strerror(soerr));
+		else
+			fail(p, "socket: %s", uv_strerror(status));
 		return;
 	}
 	step(p);
@@ -570,7 +591,7 @@ step(struct lprobe *p)
 				return;
 			}
 			c->authed = 1;
-			p->in->load.logins_total++;
+			load_note_login(p->in);
 			LOG_INFO(p->prefix, "logged in to %s:%u as %s; the session is kept for later "
 			    "rounds", p->in->conf.address, p->in->conf.ssh_port, lp->user);
 			set_phase(p, LP_OPEN);
@@ -593,8 +614,8 @@ step(struct lprobe *p)
 				fail(p, "starting the command: %s", ls_error(c->sess));
 				return;
 			}
-			pg_buf_init(&p->out, LOADPROBE_MAX_OUTPUT);
-			pg_buf_init(&p->err, MAX_STDERR_KEPT);
+			pg_buf_reset(&p->out);
+			pg_buf_reset(&p->err);
 			p->err_total = 0;
 			set_phase(p, LP_READ);
 			break;
@@ -750,6 +771,8 @@ hook_changed(void *arg, struct instance *in, int endpoint)
 	/* The figures and the session belong to the old endpoint. */
 	lconn_drop(p, 1);
 	load_reset(in, "endpoint changed: not measured yet");
+	pg_buf_free(&p->out);
+	pg_buf_free(&p->err);
 	set_phase(p, LP_IDLE);
 	uv_timer_start(&p->timer, on_timer, 0, 0);
 }

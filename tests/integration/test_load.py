@@ -266,6 +266,11 @@ def test_broken_session_logs_in_again(pool, make_poolgate, tmp_path, probe_user,
     assert "kept session gone" in g.log()
     # The other instance kept its session throughout.
     assert load_of(g, pool[1].id)["logins"] == 1
+    # The instance's sshd dies: the kept session breaks, logging in again is refused. (A round
+    # may meet the dying sshd half-way first and say so; the rounds after say "refused".)
+    inst.sshd.stop()
+    wait_load(g, [inst.id], lambda l: l["state"] == "unknown" and
+              l["reason"] == "connect: Connection refused", "load unknown, sshd gone")
 
 
 # ---------------------------------------------------------------------------------------------
