@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/jitter.h"
 #include "core/log.h"
 #include "core/sshwire.h"
 #include "health/loadparse.h"
@@ -30,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,25 +106,6 @@ static void on_timer(uv_timer_t *t);
 
 /* --- small things --------------------------------------------------------------------------- */
 
-static uint64_t
-rng_next(struct loadprober *lp)
-{
-	uint64_t x = lp->rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return lp->rng = x;
-}
-
-static uint64_t
-next_delay(struct loadprober *lp)
-{
-	uint64_t iv = lp->interval_ms, span = iv * lp->jitter_pct / 100;
-
-	return span == 0 ? iv : iv - span + rng_next(lp) % (2 * span + 1);
-}
-
 static LIBSSH2_ALLOC_FUNC(ls_alloc)
 {
 	return malloc(count);
@@ -190,17 +171,17 @@ static LIBSSH2_USERAUTH_PUBLICKEY_SIGN_FUNC(sign)
 
 	snprintf(alg, sizeof(alg), "%.*s", comma ? (int)(comma - algs) : (int)strlen(algs), algs);
 	pg_buf_init(&blob, 4096);
-	s = (struct pg_slice){ NULL, 0 };
-	if (sshkey_sign(lp->key, alg, data, data_len, &blob) == 0) {
-		s = (struct pg_slice){ blob.p, blob.len };
-		/* string algorithm, string signature */
-		if (ssh_get_string(&s, &name) == 0 && ssh_get_string(&s, &inner) == 0 &&
-		    (*sig = malloc(inner.len ? inner.len : 1)) != NULL) {
-			memcpy(*sig, inner.p, inner.len);
-			*sig_len = inner.len;
-			r = 0;
-		}
-	}
+	if (sshkey_sign(lp->key, alg, data, data_len, &blob) != 0)
+		goto out;
+	/* string algorithm, string signature */
+	s = (struct pg_slice){ blob.p, blob.len };
+	if (ssh_get_string(&s, &name) != 0 || ssh_get_string(&s, &inner) != 0 ||
+	    (*sig = malloc(inner.len ? inner.len : 1)) == NULL)
+		goto out;
+	memcpy(*sig, inner.p, inner.len);
+	*sig_len = inner.len;
+	r = 0;
+out:
 	pg_buf_free(&blob);
 	return r;
 }
@@ -296,7 +277,8 @@ round_over(struct lprobe *p)
 	pg_buf_free(&p->out);
 	pg_buf_free(&p->err);
 	if (!p->stopping)
-		uv_timer_start(&p->timer, on_timer, next_delay(p->lp), 0);
+		uv_timer_start(&p->timer, on_timer, pg_jitter(&p->lp->rng, p->lp->interval_ms,
+		    p->lp->jitter_pct), 0);
 }
 
 static int connect_start(struct lprobe *p, char *why, size_t whylen);
@@ -380,9 +362,8 @@ on_poll(uv_poll_t *h, int status, int events)
 {
 	struct lconn *c = h->data;
 	struct lprobe *p = c->p;
-
+	socklen_t slen = sizeof(int);
 	int soerr = 0;
-	socklen_t slen = sizeof(soerr);
 
 	if (p->c != c || p->stopping)
 		return;
@@ -758,7 +739,7 @@ hook_added(void *arg, struct instance *in)
 	lp->live++;
 	load_reset(in, "not measured yet");
 	/* Spread first rounds so a big pool is not logged in to in one burst. */
-	uv_timer_start(&p->timer, on_timer, 100 + rng_next(lp) % 1000, 0);
+	uv_timer_start(&p->timer, on_timer, 100 + pg_jitter_rand(&lp->rng) % 1000, 0);
 }
 
 static void
@@ -875,8 +856,7 @@ loadprober_start(uv_loop_t *loop, struct registry *reg, struct hostpolicy *hosts
 	lp->hosts = hosts;
 	lp->auth = cfg->load.auth;
 	pg_buf_init(&lp->cert, 16384);
-	if (getrandom(&lp->rng, sizeof(lp->rng), 0) != sizeof(lp->rng) || lp->rng == 0)
-		lp->rng = uv_hrtime() | 1;
+	pg_jitter_seed(&lp->rng);
 	if ((r = set_settings(lp, cfg)) != 0 || (r = load_identity(lp, cfg, err, errlen)) != 0)
 		goto fail;
 	hooks.arg = lp;
