@@ -473,3 +473,33 @@ def test_capacity_pins_and_pool_full(pool, make_poolgate, tmp_path, certs):
     status, headers, body = https_get(g, certs, "/user/u7/")
     assert status == 503 and b"pool is full" not in body, body
     assert headers.get("retry-after") == "30", headers
+
+
+def test_reload_weights_and_turning_the_probe_off(pool, make_poolgate, tmp_path, probe_user,
+                                                  untrust):
+    g = start(pool, make_poolgate, tmp_path, load={})
+    ids = [i.id for i in pool]
+    s = wait_load(g, ids, known, "load known")
+    assert all(load_of(g, i, s)["placement_score"] != 0.125 for i in ids), s
+    # Weights apply on reload: with only the users term, a score is (0 + 1) / 8.
+    g.cfg["placement"] = {"weights": {"users": 1, "cpu": 0, "memory": 0, "gpu": 0}}
+    mark = g.log_mark()
+    g.write_config()
+    g.reload()
+    g.wait_log(lambda l: "config" in l and "in force" in l, 10, mark, "the reload")
+    s = g.status()
+    assert all(load_of(g, i, s)["placement_score"] == 0.125 for i in ids), s
+    # Turning the probe off stops it (its sessions say goodbye) and the load is "off".
+    g.cfg["health"]["load"]["enabled"] = False
+    mark = g.log_mark()
+    g.write_config()
+    g.reload()
+    g.wait_log(lambda l: "load probes stop" in l, 10, mark, "the probe stopping")
+    s = wait_load(g, ids, lambda l: l["state"] == "off", "load off")
+    assert all(load_of(g, i, s)["reason"] is None for i in ids)
+    # Turning it on again needs a restart, and says so.
+    g.cfg["health"]["load"]["enabled"] = True
+    mark = g.log_mark()
+    g.write_config()
+    g.reload()
+    g.wait_log(lambda l: "the load probe starts at restart" in l, 10, mark, "the warning")
