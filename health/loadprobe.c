@@ -829,8 +829,18 @@ load_identity(struct loadprober *lp, const struct pg_config *cfg, char *err, siz
 	}
 	if (sshkey_fingerprint(lp->ca, fp, sizeof(fp)) != 0)
 		fp[0] = '\0';
+	if (created) {
+		/* Nobody else made it (no SSH front door): the operator needs its public line. */
+		struct pg_buf line;
+
+		pg_buf_init(&line, 8192);
+		if (sshkey_write_public(lp->ca, "poolgate", &line) == 0 && line.len > 0)
+			LOG_NOTICE(LOGP, "made a new pool user CA (instances trust it with "
+			    "TrustedUserCAKeys) in %s (%s): %.*s", path, fp, (int)line.len - 1, line.p);
+		pg_buf_free(&line);
+	}
 	LOG_INFO(LOGP, "load probe logs in as %s with ECDSA P-256 certificates from the pool user "
-	    "CA %s (%s)%s", cfg->load.user, path, fp, created ? ", made just now" : "");
+	    "CA %s (%s)", cfg->load.user, path, fp);
 	return 0;
 }
 

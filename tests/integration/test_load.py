@@ -503,3 +503,30 @@ def test_reload_weights_and_turning_the_probe_off(pool, make_poolgate, tmp_path,
     g.write_config()
     g.reload()
     g.wait_log(lambda l: "the load probe starts at restart" in l, 10, mark, "the warning")
+
+
+def test_pool_ca_made_and_logged_without_ssh_front_door(pool, make_poolgate, tmp_path,
+                                                        probe_user, untrust):
+    """No SSH front door to make the pool user CA: the load probe makes it and logs the line
+    the instances' TrustedUserCAKeys needs. Untrusted, its logins are refused; trusted with
+    that line, they work."""
+    kh = os.path.join(str(tmp_path), "kh")
+    with open(kh, "w") as f:
+        f.write("\n".join(i.sshd.host_key_line() for i in pool) + "\n")
+    g = make_poolgate([i.config() for i in pool], start=False,
+                      health={"load": dict(LOAD)})
+    g.cfg["ssh"] = {"known_hosts": kh}
+    g.start()
+    line = g.wait_log(lambda l: "made a new pool user CA" in l, 5, what="the CA line")
+    ca = os.path.join(g.state_dir, "user_ca_ed25519")
+    assert os.stat(ca).st_mode & 0o777 == 0o600
+    s = wait_load(g, [i.id for i in pool],
+                  lambda l: l["state"] == "unknown" and l["rounds_failed"] >= 1, "refused")
+    for inst in pool:
+        assert load_of(g, inst.id, s)["reason"] == \
+            "login as pgprobe refused (certificate from the pool user CA)"
+    m = re.search(r"(ssh-ed25519 \S+)", line)
+    assert m, line
+    for inst in pool:
+        inst.sshd.trust_user_ca(m.group(1))
+    wait_load(g, [i.id for i in pool], known, "load known once the instances trust the CA")
