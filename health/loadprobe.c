@@ -794,8 +794,8 @@ set_settings(struct loadprober *lp, const struct pg_config *cfg)
 static int
 load_identity(struct loadprober *lp, const struct pg_config *cfg, char *err, size_t errlen)
 {
-	char path[4096], fp[SSHKEY_FP_LEN];
-	int created = 0, r;
+	char fp[SSHKEY_FP_LEN];
+	int r;
 
 	if (cfg->load.auth == LOAD_AUTH_KEY) {
 		if ((r = sshkey_load_private(cfg->load.key, &lp->key, err, errlen)) != 0)
@@ -814,33 +814,16 @@ load_identity(struct loadprober *lp, const struct pg_config *cfg, char *err, siz
 		    cfg->load.key, sshkey_type_name(lp->key), fp);
 		return 0;
 	}
-	if (cfg->ssh.ca_key != NULL) {
-		snprintf(path, sizeof(path), "%s", cfg->ssh.ca_key);
-		r = sshkey_load_private(path, &lp->ca, err, errlen);
-	} else {
-		snprintf(path, sizeof(path), "%s/user_ca_ed25519", cfg->state_dir);
-		r = keyfile_load_or_create(path, &lp->ca, &created, err, errlen);
-	}
-	if (r != 0)
+	/* The same CA as the SSH front door's; made here when that door is off or in key mode. */
+	if ((r = keyfile_load(cfg->ssh.ca_key, cfg->state_dir, KEYFILE_USER_CA,
+	    KEYFILE_USER_CA_WHAT, LOGP, &lp->ca, err, errlen)) != 0)
 		return r;
 	if ((r = sshkey_generate_ecdsa_p256(&lp->key)) != 0) {
 		snprintf(err, errlen, "cannot make the load probe's key");
 		return r;
 	}
-	if (sshkey_fingerprint(lp->ca, fp, sizeof(fp)) != 0)
-		fp[0] = '\0';
-	if (created) {
-		/* Nobody else made it (no SSH front door): the operator needs its public line. */
-		struct pg_buf line;
-
-		pg_buf_init(&line, 8192);
-		if (sshkey_write_public(lp->ca, "poolgate", &line) == 0 && line.len > 0)
-			LOG_NOTICE(LOGP, "made a new pool user CA (instances trust it with "
-			    "TrustedUserCAKeys) in %s (%s): %.*s", path, fp, (int)line.len - 1, line.p);
-		pg_buf_free(&line);
-	}
 	LOG_INFO(LOGP, "load probe logs in as %s with ECDSA P-256 certificates from the pool user "
-	    "CA %s (%s)", cfg->load.user, path, fp);
+	    "CA", cfg->load.user);
 	return 0;
 }
 

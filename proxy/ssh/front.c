@@ -116,38 +116,6 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	return 0;
 }
 
-/* A key from a configured path, or made once in state_dir. */
-static int
-load_key(const char *configured, const char *state_dir, const char *name, const char *what,
-    struct sshkey **out, char *err, size_t errlen)
-{
-	char path[4096], fp[SSHKEY_FP_LEN];
-	int created = 0, r;
-
-	if (configured != NULL) {
-		if ((r = sshkey_load_private(configured, out, err, errlen)) != 0)
-			return r;
-	} else {
-		snprintf(path, sizeof(path), "%s/%s", state_dir, name);
-		if ((r = keyfile_load_or_create(path, out, &created, err, errlen)) != 0)
-			return r;
-	}
-	if (sshkey_fingerprint(*out, fp, sizeof(fp)) != 0)
-		fp[0] = '\0';
-	if (created) {
-		struct pg_buf line;
-
-		pg_buf_init(&line, 8192);
-		if (sshkey_write_public(*out, "poolgate", &line) == 0 && line.len > 0)
-			LOG_NOTICE(LOGP, "made a new %s in %s (%s): %.*s", what, path, fp,
-			    (int)line.len - 1, line.p);
-		pg_buf_free(&line);
-	} else
-		LOG_INFO(LOGP, "%s %s: %s %s", what, configured ? configured : path,
-		    sshkey_type_name(*out), fp);
-	return 0;
-}
-
 static void
 on_connection(uv_stream_t *server, int status)
 {
@@ -258,23 +226,23 @@ ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *r
 		goto fail;
 	}
 	if (sc->nhost_keys == 0) {
-		if ((r = load_key(NULL, cfg->state_dir, "ssh_host_ed25519_key", "host key",
-		    &f->host_keys[0], err, errlen)) != 0)
+		if ((r = keyfile_load(NULL, cfg->state_dir, "ssh_host_ed25519_key", "host key",
+		    LOGP, &f->host_keys[0], err, errlen)) != 0)
 			goto fail;
 		f->nhost_keys = 1;
 	}
 	for (size_t i = 0; i < sc->nhost_keys; i++) {
-		if ((r = load_key(sc->host_keys[i], NULL, NULL, "host key", &f->host_keys[i], err,
-		    errlen)) != 0)
+		if ((r = keyfile_load(sc->host_keys[i], NULL, NULL, "host key", LOGP,
+		    &f->host_keys[i], err, errlen)) != 0)
 			goto fail;
 		f->nhost_keys++;
 	}
 	if (f->mode == SSH_UP_CERTIFICATE)
-		r = load_key(sc->ca_key, cfg->state_dir, "user_ca_ed25519",
-		    "pool user CA (instances trust it with TrustedUserCAKeys)", &f->ca, err, errlen);
+		r = keyfile_load(sc->ca_key, cfg->state_dir, KEYFILE_USER_CA, KEYFILE_USER_CA_WHAT,
+		    LOGP, &f->ca, err, errlen);
 	else
-		r = load_key(sc->upstream_key, NULL, NULL, "upstream login key", &f->upstream_key,
-		    err, errlen);
+		r = keyfile_load(sc->upstream_key, NULL, NULL, "upstream login key", LOGP,
+		    &f->upstream_key, err, errlen);
 	if (r != 0 || (r = apply_settings(f, cfg)) != 0)
 		goto fail;
 	if ((r = bind_listeners(f, cfg->listen_ssh, cfg->nlisten_ssh, err, errlen)) != 0)
