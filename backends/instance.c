@@ -1,4 +1,5 @@
 #include "backends/instance.h"
+#include "backends/score.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -11,6 +12,7 @@ struct registry {
 	struct instance *head;	/* in configuration order: config first, then discovery */
 	struct reg_hooks hooks[REG_MAX_HOOKS];
 	size_t nhooks;
+	struct place_ctl placement;
 };
 
 static const char *const state_names[] = { "unknown", "up", "down", "draining", "maint" };
@@ -96,7 +98,17 @@ inst_unref(struct instance *in)
 struct registry *
 reg_new(void)
 {
-	return calloc(1, sizeof(struct registry));
+	struct registry *reg = calloc(1, sizeof(*reg));
+
+	if (reg != NULL)
+		reg->placement.weights = PG_PLACEMENT_WEIGHTS_DEFAULT;
+	return reg;
+}
+
+struct place_ctl *
+reg_placement(struct registry *reg)
+{
+	return &reg->placement;
 }
 
 int

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/load.h"
 #include "core/config.h"
 
 enum inst_health { HEALTH_UNKNOWN, HEALTH_UP, HEALTH_DOWN };
@@ -34,6 +35,8 @@ struct instance {
 	uint64_t transitions;		/* changes of inst_state() since it was added */
 	int removed;
 	void *probe;			/* owned by health/; opaque here */
+	void *probe_load;		/* owned by health/loadprobe; opaque here */
+	struct inst_load load;		/* written by the load probe (backends/load.h) */
 
 	/* Registry internals. */
 	int refs;
@@ -75,6 +78,12 @@ struct instance *reg_find(struct registry *reg, const char *id);
 size_t reg_count(struct registry *reg);
 /* Instances whose inst_state() is INST_S_UP. */
 size_t reg_count_up(struct registry *reg);
+/*
+ * Placement's weights and decision counters for the instances of reg (backends/score.h); they
+ * live here because place_user() is given the registry. The registry owns the struct; its weights
+ * start as the config defaults.
+ */
+struct place_ctl *reg_placement(struct registry *reg);
 
 void inst_ref(struct instance *in);
 void inst_unref(struct instance *in);

@@ -1,4 +1,5 @@
 #include "backends/placement.h"
+#include "backends/score.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/siphash.h"
@@ -38,15 +39,21 @@ tie_hash(const char *user, const char *id)
 	return pg_siphash(tie_key, buf, ulen + 1 + ilen);
 }
 
+/*
+ * The instance a new user goes to: up and active, under capacity, lowest score (backends/score.h);
+ * equal scores go to the lowest tie hash. NULL when none qualifies.
+ */
 static struct instance *
-choose(struct registry *reg, const struct pin_table *pins, const char *user)
+choose(struct registry *reg, const struct pin_table *pins, const char *user, int64_t now_ms)
 {
+	const struct place_ctl *ctl = reg_placement(reg);
 	struct instance *best = NULL;
-	size_t best_n = 0;
+	double best_s = 0;
 	uint64_t best_h = 0;
 
 	for (struct instance *in = reg_first(reg); in != NULL; in = in->next) {
 		size_t n;
+		double sc;
 		uint64_t h;
 
 		if (inst_state(in) != INST_S_UP)
@@ -54,14 +61,22 @@ choose(struct registry *reg, const struct pin_table *pins, const char *user)
 		n = pins_count(pins, in->conf.id);
 		if (n >= in->conf.capacity)
 			continue;
+		sc = score_compute(&ctl->weights, n, in->conf.capacity, &in->load, now_ms);
 		h = tie_hash(user, in->conf.id);
-		if (best == NULL || n < best_n || (n == best_n && h < best_h)) {
+		if (best == NULL || sc < best_s || (sc == best_s && h < best_h)) {
 			best = in;
-			best_n = n;
+			best_s = sc;
 			best_h = h;
 		}
 	}
 	return best;
+}
+
+/* Why choose() found nothing: the up and active instances are all full, or there are none. */
+static enum place_reason
+none_reason(struct registry *reg)
+{
+	return reg_count_up(reg) > 0 ? PLACE_FULL : PLACE_NONE;
 }
 
 /*
@@ -89,67 +104,100 @@ place_pinned(struct registry *reg, const struct pin_table *pins, const char *use
 }
 
 /*
- * The one decision place_user() records and place_peek() only reports: the instance user goes to
- * now, or NULL (none can take her, or her pinned instance's health is not known yet). *keep is
- * 1 when that is her current pin, left as it is.
+ * What placement decides for user now, without changing anything. *out (when not NULL) is set to
+ * the instance for PLACE_KEPT, PLACE_NEW and PLACE_MOVED, else NULL.
  */
-static struct instance *
-decide(struct registry *reg, const struct pin_table *pins, const char *user, int *keep)
+static enum place_reason
+decide(struct registry *reg, const struct pin_table *pins, const char *user, int64_t now_ms,
+    struct instance **out)
 {
 	const char *pinned = pins_get(pins, user);
 	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL, *in;
 
-	*keep = 1;
-	if ((in = pin_holds(reg, pins, user)) != NULL)
-		return in;
+	*out = NULL;
+	if ((in = pin_holds(reg, pins, user)) != NULL) {
+		*out = in;
+		return PLACE_KEPT;
+	}
 	/*
 	 * Unknown health (not probed yet since start or since an endpoint change) is no reason to move
 	 * anybody: after a restart every instance is unknown for a round or two. Wait for a verdict.
 	 */
 	if (cur != NULL && cur->health == HEALTH_UNKNOWN && cur->conf.admin != INST_MAINT)
-		return NULL;
-	if ((in = choose(reg, pins, user)) == NULL) {
+		return PLACE_WAIT;
+	if ((in = choose(reg, pins, user, now_ms)) == NULL) {
 		/*
 		 * Draining, up, nowhere else to go: better the draining instance than no service
 		 * (drain stops new pins, it does not turn users away).
 		 */
-		return cur != NULL && serves_pinned(cur) ? cur : NULL;
+		if (cur != NULL && serves_pinned(cur)) {
+			*out = cur;
+			return PLACE_KEPT;
+		}
+		return none_reason(reg);
 	}
-	*keep = 0;
-	return in;
+	*out = in;
+	return pinned != NULL ? PLACE_MOVED : PLACE_NEW;
+}
+
+enum place_reason
+place_verdict(struct registry *reg, const struct pin_table *pins, const char *user,
+    int64_t now_ms)
+{
+	struct instance *in;
+
+	return decide(reg, pins, user, now_ms, &in);
+}
+
+/* Logs a refusal the user will be told about; WAIT is routine and only counted. */
+static void
+log_refusal(struct registry *reg, const char *who, enum place_reason why)
+{
+	if (why == PLACE_FULL)
+		LOG_NOTICE(who, "not placed: pool full (each of the %zu up and active instance%s is "
+		    "at capacity)", reg_count_up(reg), reg_count_up(reg) == 1 ? "" : "s");
+	else if (why == PLACE_NONE)
+		LOG_NOTICE(who, "not placed: no instance is up and active");
 }
 
 struct instance *
 place_user(struct registry *reg, struct pin_table *pins, const char *user, int64_t now_ms,
     int *moved)
 {
+	struct place_ctl *ctl = reg_placement(reg);
 	const char *pinned = pins_get(pins, user);
 	struct instance *cur = pinned != NULL ? reg_find(reg, pinned) : NULL, *in;
 	char prefix[PIN_USER_MAX + 8], was[PG_ID_MAX + 1];
 	const char *why = NULL;
-	int r, keep, had_pin = pinned != NULL;
+	enum place_reason reason;
+	int r;
 
 	if (moved != NULL)
 		*moved = 0;
-	if ((in = decide(reg, pins, user, &keep)) == NULL)
-		return NULL;
-	if (keep) {
-		pins_touch(pins, user, now_ms);
+	reason = decide(reg, pins, user, now_ms, &in);
+	snprintf(prefix, sizeof(prefix), "user %s", user);
+	if (reason != PLACE_NEW && reason != PLACE_MOVED) {
+		ctl->decisions[reason]++;
+		if (reason == PLACE_KEPT)
+			pins_touch(pins, user, now_ms);
+		else
+			log_refusal(reg, prefix, reason);
 		return in;
 	}
-	if (had_pin) {
+	if (reason == PLACE_MOVED) {
 		/* pins_set() frees the old id string when the pin moves. */
 		snprintf(was, sizeof(was), "%s", pinned);
 		/* Not serving and not unknown: draining (idle), in maint, or down. */
 		why = cur == NULL ? "removed" : cur->conf.admin == INST_MAINT ? "maint" :
 		    serves_pinned(cur) ? "draining, no live session" : inst_health_name(cur->health);
 	}
-	snprintf(prefix, sizeof(prefix), "user %s", user);
 	if ((r = pins_set(pins, user, in->conf.id, now_ms)) != 0) {
+		ctl->decisions[PLACE_ERROR]++;
 		LOG_ERR(prefix, "cannot pin to %s: %s", in->conf.id, pg_strerror(r));
 		return NULL;
 	}
-	if (had_pin) {
+	ctl->decisions[reason]++;
+	if (reason == PLACE_MOVED) {
 		LOG_INFO(prefix, "pinned to %s (was %s: %s)", in->conf.id, was, why);
 		if (moved != NULL)
 			*moved = 1;
@@ -160,9 +208,23 @@ place_user(struct registry *reg, struct pin_table *pins, const char *user, int64
 }
 
 struct instance *
-place_peek(struct registry *reg, struct pin_table *pins, const char *user)
+place_anonymous(struct registry *reg, const struct pin_table *pins, int64_t now_ms)
 {
-	int keep;
+	struct place_ctl *ctl = reg_placement(reg);
+	struct instance *in = choose(reg, pins, "", now_ms);
+	enum place_reason reason = in != NULL ? PLACE_ANONYMOUS : none_reason(reg);
 
-	return decide(reg, pins, user, &keep);
+	ctl->decisions[reason]++;
+	if (in == NULL)
+		log_refusal(reg, "browser", reason);
+	return in;
+}
+
+struct instance *
+place_peek(struct registry *reg, struct pin_table *pins, const char *user, int64_t now_ms)
+{
+	struct instance *in;
+
+	(void)decide(reg, pins, user, now_ms, &in);
+	return in;
 }

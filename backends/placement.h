@@ -10,13 +10,20 @@
  * A pinned instance whose health is still unknown (not probed yet since start or since its endpoint
  * changed) keeps the pin too, but cannot serve yet: place_user() returns NULL and the caller retries.
  * Otherwise (no pin, or the pinned instance is down, in maint or gone from the registry) the user
- * gets a new pin on the instance that is up and active (inst_state() == INST_S_UP) and has the fewest
- * pinned users, below its capacity. Ties go to the lowest SipHash of (user, NUL,
- * instance id) under a fixed key: deterministic across restarts and replicas, and spread over the
- * tied instances by user.
+ * gets a new pin on the instance that is up and active (inst_state() == INST_S_UP), below its
+ * capacity, with the lowest placement score:
  *
- * DESIGN.md's load score (users/capacity blended with reported CPU, memory, GPU) will replace the
- * plain user count once the load probe exists; the tie-break stays.
+ *   score = (w_users * (users + 1) / capacity + w_cpu * load1 / ncpu + w_memory * mem_used
+ *            + w_gpu * gpu) / (sum of the weights of the terms present)
+ *
+ * where the cpu, memory and gpu terms are present only while the instance's load probe reports
+ * (backends/score.h has the details; an instance whose load is unknown is scored on its users
+ * alone). Weights come from placement.weights (reg_placement()). Equal scores go to the lowest
+ * SipHash of (user, NUL, instance id) under a fixed key: deterministic across restarts and
+ * replicas, and spread over the tied instances by user.
+ *
+ * Every decision is counted by reason in reg_placement(reg)->decisions; a refusal for a full pool
+ * or for no instance at all is logged at notice.
  */
 #ifndef PG_BACKENDS_PLACEMENT_H
 #define PG_BACKENDS_PLACEMENT_H
@@ -25,6 +32,7 @@
 
 #include "backends/instance.h"
 #include "backends/pins.h"
+#include "backends/score.h"
 
 /*
  * Returns the instance user goes to, recording the pin (and its activity at now_ms) in pins, or NULL
@@ -44,9 +52,10 @@ struct instance *place_user(struct registry *reg, struct pin_table *pins, const 
  * the instance itself decides (password, keyboard-interactive), where the user must reach an
  * instance before anyone knows the name is real. The caller records the pin (place_user() or
  * pins_set()) only once the login succeeded, so unauthenticated names never make pins. NULL as
- * place_user(). Borrowed like place_user()'s result.
+ * place_user() (place_verdict() says why). Borrowed like place_user()'s result.
  */
-struct instance *place_peek(struct registry *reg, struct pin_table *pins, const char *user);
+struct instance *place_peek(struct registry *reg, struct pin_table *pins, const char *user,
+    int64_t now_ms);
 
 /*
  * The instance user's existing pin would send her to now, changing nothing (no activity, no new
@@ -56,5 +65,21 @@ struct instance *place_peek(struct registry *reg, struct pin_table *pins, const 
  */
 struct instance *place_pinned(struct registry *reg, const struct pin_table *pins,
     const char *user);
+
+/*
+ * What place_user() would decide for user at now_ms, changing and counting nothing. After
+ * place_user() returned NULL it says why: PLACE_WAIT, PLACE_FULL (tell the user the pool is full),
+ * PLACE_NONE or, when the pin could not be recorded, PLACE_NEW / PLACE_MOVED.
+ */
+enum place_reason place_verdict(struct registry *reg, const struct pin_table *pins,
+    const char *user, int64_t now_ms);
+
+/*
+ * For a browser with neither user nor affinity cookie: the instance a new user would get, by the
+ * same score, ties by instance id alone. Makes no pin. NULL when the pool is full or no instance
+ * is up (place_verdict(reg, pins, "", now_ms) says which). Borrowed like place_user()'s result.
+ */
+struct instance *place_anonymous(struct registry *reg, const struct pin_table *pins,
+    int64_t now_ms);
 
 #endif

@@ -1,5 +1,6 @@
 #include "certs/keyfile.h"
 #include "core/err.h"
+#include "core/log.h"
 
 #include <openssl/crypto.h>
 
@@ -84,4 +85,35 @@ keyfile_load_or_create(const char *path, struct sshkey **out, int *created, char
 		return PG_EINVAL;
 	}
 	return sshkey_load_private(path, out, err, errlen);
+}
+
+int
+keyfile_load(const char *configured, const char *state_dir, const char *name,
+    const char *what, const char *log_prefix, struct sshkey **out, char *err, size_t errlen)
+{
+	char path[4096], fp[SSHKEY_FP_LEN];
+	struct pg_buf line;
+	int created = 0, r;
+
+	if (configured != NULL) {
+		snprintf(path, sizeof(path), "%s", configured);
+		r = sshkey_load_private(path, out, err, errlen);
+	} else {
+		snprintf(path, sizeof(path), "%s/%s", state_dir, name);
+		r = keyfile_load_or_create(path, out, &created, err, errlen);
+	}
+	if (r != 0)
+		return r;
+	if (sshkey_fingerprint(*out, fp, sizeof(fp)) != 0)
+		fp[0] = '\0';
+	if (!created) {
+		LOG_INFO(log_prefix, "%s %s: %s %s", what, path, sshkey_type_name(*out), fp);
+		return 0;
+	}
+	pg_buf_init(&line, 8192);
+	if (sshkey_write_public(*out, "poolgate", &line) == 0 && line.len > 0)
+		LOG_NOTICE(log_prefix, "made a new %s in %s (%s): %.*s", what, path, fp,
+		    (int)line.len - 1, line.p);
+	pg_buf_free(&line);
+	return 0;
 }

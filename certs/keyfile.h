@@ -19,4 +19,17 @@
 int keyfile_load_or_create(const char *path, struct sshkey **out, int *created, char *err,
     size_t errlen);
 
+/* The pool user CA's file name in state_dir, and what log lines call it. */
+#define KEYFILE_USER_CA "user_ca_ed25519"
+#define KEYFILE_USER_CA_WHAT "pool user CA (instances trust it with TrustedUserCAKeys)"
+
+/*
+ * A key from the configured path, or (configured NULL) state_dir/name loaded or made once.
+ * Logs under log_prefix what (say "host key") with its path and fingerprint at info, and a key
+ * made just now at notice with its public line, for the operator to copy. Returns 0 or a
+ * negative code with a message in err.
+ */
+int keyfile_load(const char *configured, const char *state_dir, const char *name,
+    const char *what, const char *log_prefix, struct sshkey **out, char *err, size_t errlen);
+
 #endif

@@ -805,6 +805,16 @@ sshkey_generate_ed25519(struct sshkey **out)
 	return key_new(SSHKEY_ED25519, pkey, 1, out);
 }
 
+int
+sshkey_generate_ecdsa_p256(struct sshkey **out)
+{
+	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+	if (pkey == NULL)
+		return PG_ENOMEM;
+	return key_new(SSHKEY_ECDSA_P256, pkey, 1, out);
+}
+
 /* Base64 of data, with or without '=' padding, into a new NUL-terminated string. */
 static char *
 base64(const uint8_t *data, size_t len, int pad)

@@ -81,6 +81,11 @@ int sshkey_load_private(const char *path, struct sshkey **out, char *err, size_t
 
 /* A new ed25519 private key. */
 int sshkey_generate_ed25519(struct sshkey **out);
+/*
+ * A new ECDSA P-256 private key: for logins through libssh2 1.10, which can present an ECDSA
+ * certificate but not an ed25519 one (the load probe).
+ */
+int sshkey_generate_ecdsa_p256(struct sshkey **out);
 
 /* Appends "type base64(blob)[ comment]\n", one authorized_keys / .pub line. comment may be NULL. */
 int sshkey_write_public(const struct sshkey *k, const char *comment, struct pg_buf *out);

@@ -167,6 +167,24 @@ get_uint(struct pctx *c, const cJSON *obj, const char *key, const char *path, ui
 	*out = (uint32_t)d;
 }
 
+/* A number (integer or fraction) in min..max. */
+static void
+get_double(struct pctx *c, const cJSON *obj, const char *key, const char *path, double min,
+    double max, double *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char kp[PATH_MAX_LEN];
+
+	if (c->failed || v == NULL)
+		return;
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= min && v->valuedouble <= max)) {
+		join(kp, path, key);
+		fail(c, kp, "expected a number in %g..%g", min, max);
+		return;
+	}
+	*out = v->valuedouble;
+}
+
 static void
 get_port(struct pctx *c, const cJSON *obj, const char *key, const char *path, uint16_t *out)
 {
@@ -303,6 +321,13 @@ inst_id_ok(const char *s)
 
 static const char *const admin_names[] = { "active", "draining", "maint", NULL };
 static const char *const check_names[] = { "tcp", "ssh", "http", NULL };
+static const char *const load_auth_names[] = { "certificate", "key", NULL };
+
+const char *
+load_auth_name(enum load_auth a)
+{
+	return (unsigned)a < 2 ? load_auth_names[a] : "?";
+}
 
 const char *
 inst_admin_name(enum inst_admin a)
@@ -443,11 +468,76 @@ parse_instances(struct pctx *c, const cJSON *obj, const char *key, const char *p
 	*nout = n;
 }
 
+/* health.load: the load probe. */
 static void
-parse_health(struct pctx *c, const cJSON *v, const char *path, struct health_conf *h)
+parse_load(struct pctx *c, const cJSON *v, struct load_conf *l)
+{
+	static const char *const keys[] = { "enabled", "interval_ms", "timeout_ms", "user", "auth",
+		"key", "command", NULL };
+	const char *path = "health.load";
+	char kp[PATH_MAX_LEN];
+	int e = (int)l->auth;
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, path, keys);
+	get_bool(c, v, "enabled", path, &l->enabled);
+	get_uint(c, v, "interval_ms", path, 1000, 3600000, &l->interval_ms);
+	get_uint(c, v, "timeout_ms", path, 100, 600000, &l->timeout_ms);
+	get_string(c, v, "user", path, 0, &l->user);
+	get_enum(c, v, "auth", path, load_auth_names, &e);
+	l->auth = (enum load_auth)e;
+	get_string(c, v, "key", path, 0, &l->key);
+	get_string(c, v, "command", path, 0, &l->command);
+	if (c->failed)
+		return;
+	if (l->timeout_ms >= l->interval_ms) {
+		join(kp, path, "timeout_ms");
+		fail(c, kp, "must be less than interval_ms (%u)", l->interval_ms);
+	} else if (l->enabled && l->user == NULL) {
+		join(kp, path, "user");
+		fail(c, kp, "required when the load probe is enabled");
+	} else if (l->auth == LOAD_AUTH_KEY && l->key == NULL) {
+		join(kp, path, "key");
+		fail(c, kp, "required when auth is \"key\"");
+	} else if (l->auth == LOAD_AUTH_CERTIFICATE && l->key != NULL) {
+		join(kp, path, "key");
+		fail(c, kp, "only meaningful with \"auth\": \"key\"");
+	} else if (l->user != NULL && strpbrk(l->user, " \t\r\n\"'\\/:@") != NULL) {
+		join(kp, path, "user");
+		fail(c, kp, "not a valid user name");
+	}
+}
+
+/* placement: the weights of the placement score. */
+static void
+parse_placement(struct pctx *c, const cJSON *v, struct placement_weights *w)
+{
+	static const char *const keys[] = { "weights", NULL };
+	static const char *const wkeys[] = { "users", "cpu", "memory", "gpu", NULL };
+	const cJSON *o;
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "placement", keys);
+	if ((o = get_object(c, v, "weights", "placement")) == NULL)
+		return;
+	check_keys(c, o, "placement.weights", wkeys);
+	get_double(c, o, "users", "placement.weights", 0, 1000, &w->users);
+	get_double(c, o, "cpu", "placement.weights", 0, 1000, &w->cpu);
+	get_double(c, o, "memory", "placement.weights", 0, 1000, &w->memory);
+	get_double(c, o, "gpu", "placement.weights", 0, 1000, &w->gpu);
+	if (!c->failed && !(w->users > 0))
+		fail(c, "placement.weights.users", "must be above 0 (the one term every instance "
+		    "has)");
+}
+
+static void
+parse_health(struct pctx *c, const cJSON *v, const char *path, struct health_conf *h,
+    struct load_conf *load)
 {
 	static const char *const keys[] = { "interval_ms", "timeout_ms", "rise", "fall",
-		"jitter_pct", "checks", "http_path", NULL };
+		"jitter_pct", "checks", "http_path", "load", NULL };
 	char **checks = NULL, kp[PATH_MAX_LEN];
 	size_t nchecks = 0;
 
@@ -491,6 +581,7 @@ parse_health(struct pctx *c, const cJSON *v, const char *path, struct health_con
 		join(kp, path, "timeout_ms");
 		fail(c, kp, "must be less than interval_ms (%u)", h->interval_ms);
 	}
+	parse_load(c, get_object(c, v, "load", path), load);
 }
 
 static void
@@ -753,6 +844,8 @@ config_defaults(struct pg_config *cfg)
 	cfg->discovery_poll_ms = 1000;
 	cfg->health = (struct health_conf){ .interval_ms = 2000, .timeout_ms = 1000, .rise = 2,
 		.fall = 3, .jitter_pct = 10, .checks = 7 };
+	cfg->load = (struct load_conf){ .interval_ms = 15000, .timeout_ms = 5000 };
+	cfg->weights = PG_PLACEMENT_WEIGHTS_DEFAULT;
 	cfg->http = (struct http_conf){ .max_connections = 10000, .header_timeout_ms = 10000,
 		.idle_timeout_ms = 60000, .websocket_idle_timeout_ms = 3600000,
 		.connect_timeout_ms = 5000, .response_timeout_ms = 120000, .max_header_bytes = 16384,
@@ -806,7 +899,7 @@ static void
 parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
-		"health", "admin", "tls", "http", "ssh", "pins", NULL };
+		"health", "admin", "tls", "http", "ssh", "pins", "placement", NULL };
 	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
@@ -851,7 +944,8 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 		get_string(c, v, "file", "discovery", 1, &cfg->discovery_file);
 		get_uint(c, v, "poll_ms", "discovery", 100, 600000, &cfg->discovery_poll_ms);
 	}
-	parse_health(c, get_object(c, root, "health", ""), "health", &cfg->health);
+	parse_health(c, get_object(c, root, "health", ""), "health", &cfg->health, &cfg->load);
+	parse_placement(c, get_object(c, root, "placement", ""), &cfg->weights);
 	if ((v = get_object(c, root, "admin", "")) != NULL) {
 		check_keys(c, v, "admin", admin_keys);
 		get_uint(c, v, "max_connections", "admin", 1, 100000, &cfg->admin_max_connections);
@@ -1121,5 +1215,8 @@ pg_config_free(struct pg_config *c)
 	inst_conf_free_array(c->instances, c->ninstances);
 	free(c->discovery_file);
 	free(c->health.http_path);
+	free(c->load.user);
+	free(c->load.key);
+	free(c->load.command);
 	free(c);
 }

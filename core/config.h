@@ -46,6 +46,28 @@ struct health_conf {
 	char *http_path;	/* default "/hub/health" */
 };
 
+/* The load probe (health/loadprobe.h): logs in to each instance and runs a read-only command. */
+enum load_auth { LOAD_AUTH_CERTIFICATE, LOAD_AUTH_KEY };
+
+struct load_conf {
+	int enabled;			/* default 0 */
+	uint32_t interval_ms;		/* between rounds of one instance; default 15000 */
+	uint32_t timeout_ms;		/* bound on each phase of a round; default 5000 */
+	char *user;			/* the login name on the instances; required when enabled */
+	enum load_auth auth;		/* default LOAD_AUTH_CERTIFICATE (signed by the pool user CA) */
+	char *key;			/* auth key: the private key file; required then */
+	char *command;			/* NULL: the built-in command (health/loadparse.h) */
+};
+
+/*
+ * The weights of the placement score (backends/score.h), each 0..1000. The users weight must be
+ * above 0: it is the one term every instance has.
+ */
+struct placement_weights {
+	double users, cpu, memory, gpu;
+};
+#define PG_PLACEMENT_WEIGHTS_DEFAULT ((struct placement_weights){ 1, 1, 1, 1 })
+
 struct tls_cert_conf {
 	char *cert, *key;	/* PEM files: certificate chain, private key */
 };
@@ -133,6 +155,8 @@ struct pg_config {
 	char *discovery_file;	/* NULL when unset */
 	uint32_t discovery_poll_ms;
 	struct health_conf health;
+	struct load_conf load;		/* "health.load" */
+	struct placement_weights weights;	/* "placement.weights" */
 	uint32_t admin_max_connections;
 	uint32_t admin_request_timeout_ms;
 	struct pins_conf pins;
@@ -175,5 +199,6 @@ int inst_id_ok(const char *s);
 
 const char *inst_admin_name(enum inst_admin a);
 const char *probe_check_name(enum probe_check c);
+const char *load_auth_name(enum load_auth a);
 
 #endif

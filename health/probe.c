@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/jitter.h"
 #include "core/log.h"
 #include "core/uvwrite.h"
 #include "health/hyst.h"
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define HTTP_MAX_HEADER_BYTES (16u << 10)	/* response bytes read before giving up on headers */
 #define IDENT_MAX_BYTES (SSH_IDENT_MAX_LINE * SSH_IDENT_MAX_LINES)
@@ -74,26 +74,11 @@ ms_since(uint64_t t0)
 	return (double)(uv_hrtime() - t0) / 1e6;
 }
 
-static uint64_t
-rng_next(struct prober *pr)
-{
-	uint64_t x = pr->rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return pr->rng = x;
-}
-
 /* interval +- jitter_pct percent. */
 static uint64_t
 next_delay(struct prober *pr)
 {
-	uint64_t iv = pr->hc.interval_ms, span = iv * pr->hc.jitter_pct / 100;
-
-	if (span == 0)
-		return iv;
-	return iv - span + rng_next(pr) % (2 * span + 1);
+	return pg_jitter(&pr->rng, pr->hc.interval_ms, pr->hc.jitter_pct);
 }
 
 static const char *
@@ -599,7 +584,7 @@ hook_added(void *arg, struct instance *in)
 	ip->timer.data = ip;
 	pr->live++;
 	/* Spread first rounds a little so a big pool is not probed in one burst. */
-	schedule(ip, rng_next(pr) % 100);
+	schedule(ip, pg_jitter_rand(&pr->rng) % 100);
 }
 
 static void
@@ -649,8 +634,7 @@ prober_new(uv_loop_t *loop, struct registry *reg, const struct health_conf *hc)
 		free(pr);
 		return NULL;
 	}
-	if (getrandom(&pr->rng, sizeof(pr->rng), 0) != sizeof(pr->rng) || pr->rng == 0)
-		pr->rng = uv_hrtime() | 1;
+	pg_jitter_seed(&pr->rng);
 	hooks.arg = pr;
 	if (reg_add_hooks(reg, &hooks) != 0) {
 		free(pr->hc.http_path);

@@ -4,6 +4,7 @@
  */
 #include "core/clock.h"
 #include "core/err.h"
+#include "health/loadreport.h"
 #include "health/ops.h"
 #include "backends/pins.h"
 
@@ -89,6 +90,7 @@ instance_item(const struct ops_env *env, const struct instance *in)
 			cJSON_AddItemToArray(users, cJSON_CreateString(names[i]));
 		free(names);
 	}
+	cJSON_AddItemToObject(o, "load", loadreport_status(env, in, pg_wall_ms()));
 	checks = cJSON_AddObjectToObject(o, "checks");
 	for (int k = 0; checks != NULL && k < PROBE_NCHECKS; k++) {
 		if (env->prober != NULL && prober_check_enabled(env->prober, (enum probe_check)k))
@@ -417,6 +419,8 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 		}
 	}
 
+	if ((r = loadreport_metrics(env, out, pg_wall_ms())) != 0)
+		return r;
 	if ((r = family(out, "poolgate_config_reloads_total", "counter",
 	    "Config reloads (SIGHUP) by result.")) != 0)
 		return r;

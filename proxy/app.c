@@ -3,11 +3,14 @@
 #include "backends/pins.h"
 #include "backends/pinstore_file.h"
 #include "backends/instance.h"
+#include "backends/score.h"
+#include "certs/hostpolicy.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/fileread.h"
 #include "core/log.h"
+#include "health/loadprobe.h"
 #include "health/ops.h"
 #include "health/probe.h"
 #include "proxy/http/affinity.h"
@@ -29,6 +32,8 @@ struct app {
 	struct registry *reg;
 	struct discovery *discovery;
 	struct prober *prober;
+	struct loadprober *loadprober;	/* NULL unless health.load.enabled */
+	struct hostpolicy *hosts;	/* instances' host keys: SSH front door and load probe */
 	struct ops_server *ops;
 	struct pin_table *pins;		/* user -> instance, shared by the front doors */
 	struct pinstore_file *pinstore;	/* owned by pins once attached; NULL: store "memory" */
@@ -230,6 +235,37 @@ apply_pins_reload(struct app *a, const struct pg_config *nc)
 		start_pin_sweep(a, nc);	/* on_pin_sweep() reads the TTL from a->cfg, nc by then */
 }
 
+/*
+ * The instances' host key policy, read when something logs in to instances: the SSH front door
+ * or the load probe. Returns 0 or PG_ENOMEM.
+ */
+static int
+configure_hosts(struct app *a, const struct pg_config *cfg)
+{
+	char tofu[4096];
+
+	if (cfg->nlisten_ssh == 0 && !cfg->load.enabled)
+		return 0;
+	snprintf(tofu, sizeof(tofu), "%s/known_hosts", cfg->state_dir);
+	return hostpolicy_configure(a->hosts, cfg->ssh.known_hosts, tofu, cfg->ssh.host_key_check);
+}
+
+/* health.load at reload: settings apply; turning the probe on needs its identity, read at start. */
+static void
+reload_load_probe(struct app *a, const struct pg_config *nc)
+{
+	if (a->loadprober != NULL && !nc->load.enabled) {
+		LOG_INFO("reload", "health.load disabled: load probes stop");
+		loadprober_stop(a->loadprober);
+		a->loadprober = NULL;
+	} else if (a->loadprober != NULL) {
+		if (loadprober_reload(a->loadprober, nc) != 0)
+			LOG_ERR("reload", "out of memory applying health.load");
+	} else if (nc->load.enabled) {
+		LOG_WARN("reload", "health.load enabled: the load probe starts at restart");
+	}
+}
+
 static int
 streq_null(const char *x, const char *y)
 {
@@ -250,6 +286,8 @@ apply_reload(struct app *a, struct pg_config *nc)
 		LOG_WARN("reload", "listen changed: new listener addresses take effect at restart");
 	if (a->front != NULL && front_reload(a->front, nc, err, sizeof(err)) != 0)
 		LOG_ERR("reload", "certificates not reloaded, the old ones stay: %s", err);
+	if (configure_hosts(a, nc) != 0)
+		LOG_ERR("reload", "out of memory applying ssh.known_hosts");
 	if (a->ssh != NULL && ssh_front_reload(a->ssh, nc, err, sizeof(err)) != 0)
 		LOG_ERR("reload", "ssh settings not applied: %s", err);
 	if (a->router != NULL)
@@ -261,6 +299,8 @@ apply_reload(struct app *a, struct pg_config *nc)
 	apply_pins_reload(a, nc);
 	if (prober_set_conf(a->prober, &nc->health) != 0)
 		LOG_ERR("reload", "out of memory applying health settings");
+	reload_load_probe(a, nc);
+	reg_placement(a->reg)->weights = nc->weights;
 	a->env.health_interval_ms = nc->health.interval_ms;
 	ops_set_limits(a->ops, nc->admin_max_connections, nc->admin_request_timeout_ms);
 	if (reg_apply(a->reg, INST_SRC_CONFIG, nc->instances, nc->ninstances) != 0)
@@ -357,6 +397,8 @@ shutdown_app(struct app *a, const char *why)
 	a->env.discovery = a->discovery = NULL;
 	prober_stop(a->prober);
 	a->prober = a->env.prober = NULL;
+	loadprober_stop(a->loadprober);
+	a->loadprober = NULL;
 	stop_pins(a);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
@@ -391,11 +433,15 @@ fail_start(struct app *a, const char *why)
 	fprintf(stderr, "poolgate: cannot start: %s\n", why);
 	front_stop(a->front);
 	a->front = NULL;
+	ssh_front_stop(a->ssh);
+	a->ssh = NULL;
 	reg_remove_hooks(a->reg, a);
 	ops_stop(a->ops);
 	a->ops = NULL;
 	prober_stop(a->prober);
 	a->prober = NULL;
+	loadprober_stop(a->loadprober);
+	a->loadprober = NULL;
 	stop_pins(a);
 	return PG_EXIT_RUNTIME;
 }
@@ -429,6 +475,7 @@ app_run(const char *config_path)
 	a.env.started_ms = pg_wall_ms();
 	a.env.health_interval_ms = a.cfg->health.interval_ms;
 	if ((a.reg = reg_new()) == NULL || (a.pins = pins_new()) == NULL ||
+	    (a.hosts = hostpolicy_new()) == NULL || configure_hosts(&a, a.cfg) != 0 ||
 	    reg_apply(a.reg, INST_SRC_CONFIG, a.cfg->instances, a.cfg->ninstances) != 0 ||
 	    start_pin_store(&a) != 0 ||
 	    (a.prober = prober_new(&a.loop, a.reg, &a.cfg->health)) == NULL) {
@@ -438,6 +485,7 @@ app_run(const char *config_path)
 		goto drain;
 	}
 	start_pin_sweep(&a, a.cfg);
+	reg_placement(a.reg)->weights = a.cfg->weights;
 	a.env.reg = a.reg;
 	a.env.pins = a.pins;
 	a.env.prober = a.prober;
@@ -459,11 +507,17 @@ app_run(const char *config_path)
 	}
 	if (a.cfg->nlisten_ssh > 0) {
 		err[0] = '\0';
-		if ((r = ssh_front_start(&a.loop, a.cfg, a.reg, a.pins, &a.ssh, err,
+		if ((r = ssh_front_start(&a.loop, a.cfg, a.reg, a.pins, a.hosts, &a.ssh, err,
 		    sizeof(err))) != 0) {
 			code = fail_start(&a, err);
 			goto drain;
 		}
+	}
+	/* After the SSH front door, which makes the pool user CA if it has to and says so. */
+	if (a.cfg->load.enabled && (r = loadprober_start(&a.loop, a.reg, a.hosts, a.cfg,
+	    &a.loadprober, err, sizeof(err))) != 0) {
+		code = fail_start(&a, err);
+		goto drain;
 	}
 	if (a.front != NULL || a.ssh != NULL) {
 		a.env.extra_metrics = render_front_metrics;
@@ -486,6 +540,7 @@ drain:
 		code = code ? code : PG_EXIT_RUNTIME;
 	}
 	reg_free(a.reg);
+	hostpolicy_free(a.hosts);
 	route_free(a.router);
 	affinity_key_free(a.cookie_key);
 	pins_free(a.pins);

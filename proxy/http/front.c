@@ -233,15 +233,20 @@ count_status(struct hconn *hc, int status)
 	hc->f->stats.requests[k >= 1 && k <= 5 ? k : 5]++;
 }
 
-/* Answers with one of our own pages and closes after it is written. */
+/*
+ * Answers with one of our own pages and closes after it is written; pool_full picks the 503 that
+ * says the pool is full.
+ */
 static void
-send_page(struct hconn *hc, int status)
+send_page_full(struct hconn *hc, int status, int pool_full)
 {
 	struct pg_buf out;
+	int r;
 
 	count_status(hc, status);
 	pg_buf_init(&out, 8192);
-	if (page_write(&out, status) == 0)
+	r = pool_full ? page_write_pool_full(&out) : page_write(&out, status);
+	if (r == 0)
 		down_write(hc, out.p, out.len);
 	pg_buf_free(&out);
 	down_flush(hc);
@@ -249,6 +254,12 @@ send_page(struct hconn *hc, int status)
 	uv_read_stop((uv_stream_t *)&hc->tcp);
 	if (!hc->closing && hc->out_queued == 0)
 		hc_close(hc);
+}
+
+static void
+send_page(struct hconn *hc, int status)
+{
+	send_page_full(hc, status, 0);
 }
 
 /* --- timers --------------------------------------------------------------------------------- */
@@ -455,9 +466,9 @@ route_and_start(struct hconn *hc)
 			hc->form.len };
 	rq.now_ms = pg_wall_ms();
 	if (route_pick(hc->f->rt, &rq, &res) != 0 || res.in == NULL) {
-		LOG_NOTICE(hc->peer, "no instance can take %s: answering 503",
-		    res.user[0] ? res.user : "this browser");
-		send_page(hc, 503);
+		LOG_NOTICE(hc->peer, "%s for %s: answering 503", res.pool_full ? "pool full" :
+		    "no instance", res.user[0] ? res.user : "this browser");
+		send_page_full(hc, 503, res.pool_full);
 		return;
 	}
 	hc->in = res.in;

@@ -40,23 +40,40 @@ explain(int status)
 	return "Something went wrong on our side.";
 }
 
-int
-page_write(struct pg_buf *out, int status)
+/* A whole page: status, its reason phrase, text; Retry-After when retry_s > 0. */
+static int
+write_page(struct pg_buf *out, int status, const char *text, int retry_s)
 {
 	const char *reason = page_reason(status);
-	char body[1024];
+	char body[1024], retry[40] = "";
 	int n;
 
 	n = snprintf(body, sizeof(body),
 	    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%d %s</title>"
 	    "<style>body{font-family:sans-serif;max-width:40em;margin:4em auto;color:#333}</style>"
 	    "</head>\n<body><h1>%d %s</h1>\n<p>%s</p></body></html>\n",
-	    status, reason, status, reason, explain(status));
+	    status, reason, status, reason, text);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return -1;
+	if (retry_s > 0)
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", retry_s);
 	return pg_buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %d\r\nCache-Control: no-store\r\n%sConnection: close\r\n\r\n%s",
-	    status, reason, n, status == 503 ? "Retry-After: 30\r\n" : "", body);
+	    status, reason, n, retry, body);
+}
+
+int
+page_write(struct pg_buf *out, int status)
+{
+	return write_page(out, status, explain(status), status == 503 ? 30 : 0);
+}
+
+int
+page_write_pool_full(struct pg_buf *out)
+{
+	return write_page(out, 503, "The pool is full: every machine already has as many users as "
+	    "it can take. Please try again later; this page will work as soon as there is room.",
+	    PAGE_POOL_FULL_RETRY_S);
 }
 
 int

@@ -10,6 +10,13 @@
  */
 int page_write(struct pg_buf *out, int status);
 
+/*
+ * The 503 for a full pool (every machine up is at capacity), worded apart from the plain 503 (no
+ * machine up), with Retry-After: PAGE_POOL_FULL_RETRY_S.
+ */
+#define PAGE_POOL_FULL_RETRY_S 120
+int page_write_pool_full(struct pg_buf *out);
+
 /* A 301 to location (already validated: no CR or LF). */
 int page_write_redirect(struct pg_buf *out, const char *location, int keep_alive);
 

@@ -7,7 +7,8 @@
  *      browser logs in where that user's sessions already are.
  *   2. Otherwise a valid affinity cookie (MAC checked first, never followed when forged or
  *      expired) names the instance, if it can still serve.
- *   3. Otherwise the browser is anonymous and new: the up, active instance with the fewest users.
+ *   3. Otherwise the browser is anonymous and new: the instance a new user would get
+ *      (place_anonymous(): the same placement score), without a pin.
  *
  * The response carries a fresh cookie whenever the browser's is missing, invalid or names another
  * instance. Requests that name a user are her activity (place_user() refreshes her pin); a
@@ -70,28 +71,6 @@ can_serve(const struct instance *in)
 	return s == INST_S_UP || (s == INST_S_DRAINING && in->health == HEALTH_UP);
 }
 
-/* The up, active instance with the fewest pinned users (ties: configuration order). */
-static struct instance *
-least_loaded(struct router *rt)
-{
-	struct instance *best = NULL;
-	size_t best_n = 0;
-
-	for (struct instance *in = reg_first(rt->reg); in != NULL; in = in->next) {
-		size_t n;
-		if (inst_state(in) != INST_S_UP)
-			continue;
-		n = pins_count(rt->pins, in->conf.id);
-		if (n >= in->conf.capacity)
-			continue;
-		if (best == NULL || n < best_n) {
-			best = in;
-			best_n = n;
-		}
-	}
-	return best;
-}
-
 /* The instance id of the first of our cookies that verifies, into id; 0 when there is none. */
 static int
 cookie_instance(struct router *rt, struct pg_slice header, int64_t now_s, char id[PG_ID_MAX + 1])
@@ -129,10 +108,13 @@ route_pick(struct router *rt, const struct route_req *req, struct route_result *
 	} else if (have_cookie && (in = reg_find(rt->reg, cid)) != NULL && can_serve(in)) {
 		/* keep the browser where its session is */
 	} else {
-		in = least_loaded(rt);
+		in = place_anonymous(rt->reg, rt->pins, req->now_ms);
 	}
-	if (in == NULL)
+	if (in == NULL) {
+		res->pool_full = place_verdict(rt->reg, rt->pins, res->user, req->now_ms) ==
+		    PLACE_FULL;
 		return 0;
+	}
 	inst_ref(in);
 	res->in = in;
 	if (have_cookie && strcmp(cid, in->conf.id) == 0)

@@ -31,6 +31,7 @@ struct route_result {
 	struct instance *in;		/* a reference for the caller; NULL: no instance can serve */
 	char set_cookie[512];		/* a whole "Set-Cookie: ...\r\n" line, or "" */
 	char user[256];			/* the user the request was attributed to, or "" */
+	int pool_full;			/* in == NULL because every instance up is full */
 };
 
 struct route_req {

@@ -1,7 +1,6 @@
 #include "proxy/ssh/front_int.h"
 #include "certs/authkeys.h"
 #include "certs/keyfile.h"
-#include "certs/knownhosts.h"
 #include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -93,25 +92,6 @@ load_user_cas(const char *path, struct sshkey ***out, size_t *nout)
 	LOG_INFO(LOGP, "%zu user CA key%s trusted from %s", n, n == 1 ? "" : "s", path);
 	*out = cas;
 	*nout = n;
-	return 0;
-}
-
-/* Reads a known_hosts file into b (emptied first); a missing file is empty. */
-static int
-load_known_hosts(const char *path, struct pg_buf *b, const char *what)
-{
-	int r;
-
-	pg_buf_free(b);
-	pg_buf_init(b, KNOWNHOSTS_MAX_BYTES);
-	if (path == NULL || (r = knownhosts_read_file(path, b)) == PG_ENOTFOUND)
-		return 0;
-	if (r != 0) {
-		LOG_ERR(LOGP, "%s %s: %s; instances listed there will be refused", what, path,
-		    pg_strerror(r));
-		pg_buf_free(b);
-		return r;
-	}
 	return 0;
 }
 
@@ -211,7 +191,6 @@ apply_auth_settings(struct ssh_front *f, const struct ssh_conf *sc)
 static int
 apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 {
-	char tofu[4096];
 	struct sshkey **cas;
 	size_t ncas;
 
@@ -222,13 +201,8 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	f->user_cas = cas;
 	f->nuser_cas = ncas;
 
-	snprintf(tofu, sizeof(tofu), "%s/known_hosts", cfg->state_dir);
-	if (set_str(&f->authorized_keys, cfg->ssh.authorized_keys) != 0 ||
-	    set_str(&f->known_hosts, cfg->ssh.known_hosts) != 0 || set_str(&f->tofu_file, tofu) != 0)
+	if (set_str(&f->authorized_keys, cfg->ssh.authorized_keys) != 0)
 		return PG_ENOMEM;
-	f->check = cfg->ssh.host_key_check;
-	f->kh_loaded = load_known_hosts(f->known_hosts, &f->kh_text, "ssh.known_hosts") == 0;
-	(void)load_known_hosts(f->tofu_file, &f->tofu_text, "tofu");
 	f->max_auth_tries = cfg->ssh.max_auth_tries;
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
@@ -237,41 +211,6 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	    f->front_methods == SSH_FM_PUBLICKEY && f->nmethod_rules == 0)
 		LOG_WARN(LOGP, "only publickey is allowed and neither ssh.front_auth.authorized_keys, "
 		    "authorized_keys_command nor trusted_user_ca_keys is set: nobody can log in");
-	if (f->check == SSH_HKC_KNOWN_HOSTS && f->known_hosts == NULL)
-		LOG_WARN(LOGP, "ssh.known_hosts is not set and host_key_check is \"known_hosts\": "
-		    "every instance will be refused");
-	return 0;
-}
-
-/* A key from a configured path, or made once in state_dir. */
-static int
-load_key(const char *configured, const char *state_dir, const char *name, const char *what,
-    struct sshkey **out, char *err, size_t errlen)
-{
-	char path[4096], fp[SSHKEY_FP_LEN];
-	int created = 0, r;
-
-	if (configured != NULL) {
-		if ((r = sshkey_load_private(configured, out, err, errlen)) != 0)
-			return r;
-	} else {
-		snprintf(path, sizeof(path), "%s/%s", state_dir, name);
-		if ((r = keyfile_load_or_create(path, out, &created, err, errlen)) != 0)
-			return r;
-	}
-	if (sshkey_fingerprint(*out, fp, sizeof(fp)) != 0)
-		fp[0] = '\0';
-	if (created) {
-		struct pg_buf line;
-
-		pg_buf_init(&line, 8192);
-		if (sshkey_write_public(*out, "poolgate", &line) == 0 && line.len > 0)
-			LOG_NOTICE(LOGP, "made a new %s in %s (%s): %.*s", what, path, fp,
-			    (int)line.len - 1, line.p);
-		pg_buf_free(&line);
-	} else
-		LOG_INFO(LOGP, "%s %s: %s %s", what, configured ? configured : path,
-		    sshkey_type_name(*out), fp);
 	return 0;
 }
 
@@ -324,11 +263,7 @@ front_free(struct ssh_front *f)
 	free_cas(f->user_cas, f->nuser_cas);
 	free_rules(f->method_rules, f->nmethod_rules);
 	free_strv(f->keys_cmd.argv, f->keys_cmd.argc);
-	pg_buf_free(&f->kh_text);
-	pg_buf_free(&f->tofu_text);
 	free(f->authorized_keys);
-	free(f->known_hosts);
-	free(f->tofu_file);
 	free(f->listeners);
 	free(f);
 }
@@ -366,7 +301,8 @@ ssh_front_stop(struct ssh_front *f)
 
 int
 ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *reg,
-    struct pin_table *pins, struct ssh_front **out, char *err, size_t errlen)
+    struct pin_table *pins, struct hostpolicy *hosts, struct ssh_front **out, char *err,
+    size_t errlen)
 {
 	const struct ssh_conf *sc = &cfg->ssh;
 	struct ssh_front *f = calloc(1, sizeof(*f));
@@ -381,6 +317,7 @@ ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *r
 	f->loop = loop;
 	f->reg = reg;
 	f->pins = pins;
+	f->hosts = hosts;
 	f->mode = sc->upstream_mode;
 	f->next_id = 1;
 	if (sc->nhost_keys > SSHF_MAX_HOST_KEYS) {
@@ -389,23 +326,23 @@ ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *r
 		goto fail;
 	}
 	if (sc->nhost_keys == 0) {
-		if ((r = load_key(NULL, cfg->state_dir, "ssh_host_ed25519_key", "host key",
-		    &f->host_keys[0], err, errlen)) != 0)
+		if ((r = keyfile_load(NULL, cfg->state_dir, "ssh_host_ed25519_key", "host key",
+		    LOGP, &f->host_keys[0], err, errlen)) != 0)
 			goto fail;
 		f->nhost_keys = 1;
 	}
 	for (size_t i = 0; i < sc->nhost_keys; i++) {
-		if ((r = load_key(sc->host_keys[i], NULL, NULL, "host key", &f->host_keys[i], err,
-		    errlen)) != 0)
+		if ((r = keyfile_load(sc->host_keys[i], NULL, NULL, "host key", LOGP,
+		    &f->host_keys[i], err, errlen)) != 0)
 			goto fail;
 		f->nhost_keys++;
 	}
 	if (f->mode == SSH_UP_CERTIFICATE)
-		r = load_key(sc->ca_key, cfg->state_dir, "user_ca_ed25519",
-		    "pool user CA (instances trust it with TrustedUserCAKeys)", &f->ca, err, errlen);
+		r = keyfile_load(sc->ca_key, cfg->state_dir, KEYFILE_USER_CA, KEYFILE_USER_CA_WHAT,
+		    LOGP, &f->ca, err, errlen);
 	else
-		r = load_key(sc->upstream_key, NULL, NULL, "upstream login key", &f->upstream_key,
-		    err, errlen);
+		r = keyfile_load(sc->upstream_key, NULL, NULL, "upstream login key", LOGP,
+		    &f->upstream_key, err, errlen);
 	if (r != 0 || (r = apply_settings(f, cfg)) != 0)
 		goto fail;
 	if ((r = bind_listeners(f, cfg->listen_ssh, cfg->nlisten_ssh, err, errlen)) != 0)
@@ -481,50 +418,6 @@ sshf_user_cert_ok(struct ssh_front *f, const char *user, const struct usercert *
 	LOG_INFO(log_prefix, "user %s: certificate \"%s\" serial %llu (CA %s) accepted", user,
 	    cert->key_id, (unsigned long long)cert->serial, fp);
 	return 1;
-}
-
-int
-sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
-    const struct sshkey *key, const char **why, const char *log_prefix)
-{
-	char fp[SSHKEY_FP_LEN];
-	int r = PG_ENOTFOUND;
-
-	if (sshkey_fingerprint(key, fp, sizeof(fp)) != 0)
-		fp[0] = '\0';
-	if (f->known_hosts != NULL)
-		r = f->kh_loaded ? knownhosts_check((struct pg_slice){ f->kh_text.p, f->kh_text.len },
-		    addr, port, key) : PG_EIO;
-	if (r == PG_ENOTFOUND && f->check == SSH_HKC_TOFU) {
-		r = knownhosts_check((struct pg_slice){ f->tofu_text.p, f->tofu_text.len }, addr,
-		    port, key);
-		if (r == PG_ENOTFOUND) {
-			if ((r = knownhosts_append_file(f->tofu_file, addr, port, key)) == 0 &&
-			    (r = knownhosts_format_line(addr, port, key, &f->tofu_text)) == 0)
-				LOG_NOTICE(log_prefix, "instance %s (%s:%u): host key %s %s recorded "
-				    "in %s (tofu)", inst_id, addr, port, sshkey_type_name(key), fp,
-				    f->tofu_file);
-		}
-	}
-	switch (r) {
-	case 0:
-		return 0;
-	case PG_EAUTH:
-		*why = "the instance's host key has changed";
-		LOG_ERR(log_prefix, "instance %s (%s:%u): HOST KEY MISMATCH: %s %s is not the key "
-		    "known for it; refused", inst_id, addr, port, sshkey_type_name(key), fp);
-		return r;
-	case PG_ENOTFOUND:
-		*why = "the instance's host key is not known";
-		LOG_ERR(log_prefix, "instance %s (%s:%u): host key %s %s is in no known_hosts; "
-		    "refused", inst_id, addr, port, sshkey_type_name(key), fp);
-		return r;
-	default:
-		*why = "the instance's host key cannot be checked";
-		LOG_ERR(log_prefix, "instance %s (%s:%u): cannot check its host key: %s", inst_id,
-		    addr, port, pg_strerror(r));
-		return r;
-	}
 }
 
 #define FAMILY(name, type, help) \

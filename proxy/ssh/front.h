@@ -10,6 +10,7 @@
 
 #include "backends/instance.h"
 #include "backends/pins.h"
+#include "certs/hostpolicy.h"
 #include "core/buf.h"
 #include "core/config.h"
 
@@ -25,14 +26,16 @@ struct ssh_front_stats {
 
 /*
  * Loads (or makes, in state_dir) the host keys and the user CA, binds the listeners of cfg and
- * starts serving; users are placed with place_user() on pins (shared with the HTTPS front door).
- * On failure returns a negative code with a message naming the address or file in err, and binds
- * nothing.
+ * starts serving; users are placed with place_user() on pins (shared with the HTTPS front door);
+ * instances' host keys are checked with hosts (main configures it; it must outlive the front
+ * door). On failure returns a negative code with a message naming the address or file in err, and
+ * binds nothing.
  */
 int ssh_front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *reg,
-    struct pin_table *pins, struct ssh_front **out, char *err, size_t errlen);
+    struct pin_table *pins, struct hostpolicy *hosts, struct ssh_front **out, char *err,
+    size_t errlen);
 
-/* Takes a reloaded config: limits, authorized_keys pattern, known_hosts and its mode. Keys stay. */
+/* Takes a reloaded config: limits, authorized_keys pattern, trusted user CAs. Keys stay. */
 int ssh_front_reload(struct ssh_front *f, const struct pg_config *cfg, char *err, size_t errlen);
 
 /* Appends the SSH front door's Prometheus families to out. 0 or error. */

@@ -4,6 +4,7 @@
 
 #include "proxy/ssh/front.h"
 #include "proxy/ssh/keycmd.h"
+#include "certs/hostpolicy.h"
 #include "certs/sshkey.h"
 #include "certs/usercert.h"
 
@@ -33,15 +34,9 @@ struct ssh_front {
 	struct sshkey *ca;		/* mode certificate */
 	struct sshkey *upstream_key;	/* mode key */
 	enum ssh_upstream_mode mode;
+	struct hostpolicy *hosts;	/* instances' host keys; borrowed from main */
 	/* Reloadable settings (owned copies). */
-	char *authorized_keys, *known_hosts, *tofu_file;
-	enum ssh_hostkey_check check;
-	/*
-	 * ssh.known_hosts and state_dir/known_hosts (tofu) as read at start and on SIGHUP, so an
-	 * instance's key is checked in memory; a tofu record is appended to both.
-	 */
-	struct pg_buf kh_text, tofu_text;
-	int kh_loaded;
+	char *authorized_keys;
 	struct sshkey **user_cas;	/* ssh.front_auth.trusted_user_ca_keys, loaded */
 	size_t nuser_cas;
 	unsigned front_methods;		/* AUTH_M_* for users no per_user rule matches */
@@ -73,8 +68,5 @@ int sshf_ca_trusted(const struct ssh_front *f, const struct sshkey *ca);
 unsigned sshf_user_methods(const struct ssh_front *f, const char *user);
 /* The AuthorizedKeysCommand-style program, or NULL when none is configured (or usable). */
 const struct keycmd_conf *sshf_keys_cmd(const struct ssh_front *f);
-/* 0 to trust the instance's key; else a reason (static) in *why. */
-int sshf_check_hostkey(struct ssh_front *f, const char *inst_id, const char *addr, uint16_t port,
-    const struct sshkey *key, const char **why, const char *log_prefix);
 
 #endif

@@ -343,7 +343,7 @@ verify_hostkey(void *arg, const struct sshkey *key)
 {
 	struct sconn *c = arg;
 
-	return sshf_check_hostkey(c->f, c->inst->conf.id, c->inst_addr, c->inst_port, key,
+	return hostpolicy_check(c->f->hosts, c->inst->conf.id, c->inst_addr, c->inst_port, key,
 	    &c->hostkey_why, c->prefix);
 }
 
@@ -582,6 +582,21 @@ open_pipe(struct sconn *c)
 
 /* ---- messages from each side ---- */
 
+/* Tells a user who cannot be placed why: an auth banner, then a DISCONNECT with reason. */
+static void
+refuse(struct sconn *c, const char *banner, uint32_t code, const char *reason)
+{
+	struct pg_buf b;
+
+	pg_buf_init(&b, 1024);
+	/* byte SSH_MSG_USERAUTH_BANNER, string message, string language tag */
+	if (ssh_put_u8(&b, SSH_MSG_USERAUTH_BANNER) == 0 && ssh_put_cstring(&b, banner) == 0 &&
+	    ssh_put_cstring(&b, "") == 0)
+		(void)ssh_transport_send_payload(c->down.t, b.p, b.len);
+	pg_buf_free(&b);
+	ssh_transport_disconnect(c->down.t, code, reason);
+}
+
 /* Starts the connection to in, where the user goes. Returns 0, or -1 after closing the session. */
 static int
 connect_to(struct sconn *c, struct instance *in)
@@ -607,23 +622,25 @@ connect_to(struct sconn *c, struct instance *in)
 static int
 place_and_connect(struct sconn *c, int record)
 {
+	int64_t now = pg_wall_ms();
 	struct instance *in;
 
-	in = record ? place_user(c->f->reg, c->f->pins, c->user, pg_wall_ms(), NULL) :
-	    place_peek(c->f->reg, c->f->pins, c->user);
+	in = record ? place_user(c->f->reg, c->f->pins, c->user, now, NULL) :
+	    place_peek(c->f->reg, c->f->pins, c->user, now);
 	if (in == NULL) {
-		struct pg_buf b;
+		int full = place_verdict(c->f->reg, c->f->pins, c->user, now) == PLACE_FULL;
 
-		LOG_NOTICE(c->prefix, "user %s: no instance is available", c->user);
-		pg_buf_init(&b, 1024);
-		if (ssh_put_u8(&b, SSH_MSG_USERAUTH_BANNER) == 0 &&
-		    ssh_put_cstring(&b, "poolgate: no instance is available for you right now; "
-		    "try again in a minute.\r\n") == 0 && ssh_put_cstring(&b, "") == 0)
-			ssh_transport_send_payload(c->down.t, b.p, b.len);
-		pg_buf_free(&b);
-		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
-		    "no instance is available; try again in a minute");
-		conn_close(c, "no instance available");
+		LOG_NOTICE(c->prefix, "user %s: %s: banner and disconnect", c->user, full ?
+		    "pool full" : "no instance is available");
+		if (full)
+			refuse(c, "poolgate: the pool is full: every machine has as many users as it "
+			    "can take. Try again later.\r\n", SSH_DISCONNECT_TOO_MANY_CONNECTIONS,
+			    "pool full: no machine can take another user; try again later");
+		else
+			refuse(c, "poolgate: no instance is available for you right now; try again in "
+			    "a minute.\r\n", SSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
+			    "no instance is available; try again in a minute");
+		conn_close(c, full ? "pool full" : "no instance available");
 		return -1;
 	}
 	return connect_to(c, in);

@@ -109,6 +109,46 @@ test_refuses_public_ca(void **state)
 	sshkey_free(capub);
 }
 
+/*
+ * The load probe's identity: a fresh ECDSA P-256 key (libssh2 1.10 cannot present ed25519
+ * certificates) certified by the ed25519 pool CA. It must read back, verify and sign.
+ */
+static void
+test_ecdsa_p256_certificate(void **state)
+{
+	struct sshkey *key, *ca;
+	struct usercert *c;
+	struct pg_buf cert, sig;
+	const char *why = NULL;
+	static const uint8_t data[] = "session id and userauth request";
+	struct usercert_req req = { .principal = "pgprobe", .key_id = "poolgate load probe",
+		.serial = 1, .now = 1000000, .lifetime_s = 600 };
+
+	assert_int_equal(sshkey_generate_ecdsa_p256(&key), 0);
+	assert_int_equal(sshkey_type(key), SSHKEY_ECDSA_P256);
+	assert_string_equal(sshkey_type_name(key), "ecdsa-sha2-nistp256");
+	assert_int_equal(sshkey_generate_ed25519(&ca), 0);
+	req.key = key;
+	req.ca = ca;
+	pg_buf_init(&cert, 65536);
+	pg_buf_init(&sig, 4096);
+	assert_int_equal(usercert_make(&req, &cert), 0);
+	assert_int_equal(usercert_parse((struct pg_slice){ cert.p, cert.len }, &c), 0);
+	assert_string_equal(usercert_type_name(c->key), "ecdsa-sha2-nistp256-cert-v01@openssh.com");
+	assert_true(sshkey_equal_public(c->key, key));
+	assert_true(sshkey_equal_public(c->ca, ca));
+	assert_int_equal(usercert_check(c, "pgprobe", 1000000 + 599, &why), 0);
+	assert_int_equal(usercert_check(c, "pgprobe", 1000000 + 601, &why), PG_EAUTH);
+	assert_int_equal(sshkey_sign(key, "ecdsa-sha2-nistp256", data, sizeof(data), &sig), 0);
+	assert_int_equal(sshkey_verify(c->key, "ecdsa-sha2-nistp256",
+	    (struct pg_slice){ sig.p, sig.len }, data, sizeof(data)), 0);
+	usercert_free(c);
+	pg_buf_free(&cert);
+	pg_buf_free(&sig);
+	sshkey_free(key);
+	sshkey_free(ca);
+}
+
 /* What usercert_make writes, usercert_parse reads back and usercert_check judges. */
 static void
 test_parse_and_check(void **state)
@@ -162,6 +202,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keygen_reads_it),
 		cmocka_unit_test(test_refuses_public_ca),
+		cmocka_unit_test(test_ecdsa_p256_certificate),
 		cmocka_unit_test(test_parse_and_check),
 	};
 

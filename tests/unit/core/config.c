@@ -353,7 +353,64 @@ static const struct err_case config_errors[] = {
 	  "ssh.login_grace_ms: expected an integer in 1000..3600000" },
 	{ "ssh host_keys not strings", "{\"ssh\": {\"host_keys\": [1]}}", 0,
 	  "ssh.host_keys[0]: expected a non-empty string" },
+	{ "load unknown key", "{\"health\": {\"load\": {\"period\": 1}}}", 0,
+	  "health.load.period: unknown key" },
+	{ "load enabled without user", "{\"health\": {\"load\": {\"enabled\": true}}}", 0,
+	  "health.load.user: required when the load probe is enabled" },
+	{ "load key auth without key", "{\"health\": {\"load\": {\"auth\": \"key\"}}}", 0,
+	  "health.load.key: required when auth is \"key\"" },
+	{ "load key with certificate", "{\"health\": {\"load\": {\"key\": \"/k\"}}}", 0,
+	  "health.load.key: only meaningful with \"auth\": \"key\"" },
+	{ "load bad auth", "{\"health\": {\"load\": {\"auth\": \"password\"}}}", 0,
+	  "health.load.auth: expected one of \"certificate\", \"key\"" },
+	{ "load timeout above interval", "{\"health\": {\"load\": {\"interval_ms\": 2000, "
+	  "\"timeout_ms\": 2000}}}", 0, "health.load.timeout_ms: must be less than interval_ms" },
+	{ "load interval too short", "{\"health\": {\"load\": {\"interval_ms\": 500}}}", 0,
+	  "health.load.interval_ms: expected an integer in 1000..3600000" },
+	{ "load bad user", "{\"health\": {\"load\": {\"user\": \"a b\"}}}", 0,
+	  "health.load.user: not a valid user name" },
+	{ "placement unknown key", "{\"placement\": {\"weight\": {}}}", 0,
+	  "placement.weight: unknown key" },
+	{ "placement unknown weight", "{\"placement\": {\"weights\": {\"disk\": 1}}}", 0,
+	  "placement.weights.disk: unknown key" },
+	{ "placement weight not a number", "{\"placement\": {\"weights\": {\"cpu\": \"1\"}}}",
+	  0, "placement.weights.cpu: expected a number in 0..1000" },
+	{ "placement negative weight", "{\"placement\": {\"weights\": {\"gpu\": -1}}}", 0,
+	  "placement.weights.gpu: expected a number in 0..1000" },
+	{ "placement users weight zero", "{\"placement\": {\"weights\": {\"users\": 0}}}", 0,
+	  "placement.weights.users: must be above 0" },
 };
+
+static void
+test_load_and_placement(void **state)
+{
+	struct pg_config *cfg = parse_ok("{}");
+
+	assert_false(cfg->load.enabled);
+	assert_int_equal(cfg->load.interval_ms, 15000);
+	assert_int_equal(cfg->load.timeout_ms, 5000);
+	assert_int_equal(cfg->load.auth, LOAD_AUTH_CERTIFICATE);
+	assert_null(cfg->load.user);
+	assert_null(cfg->load.command);
+	assert_true(cfg->weights.users == 1 && cfg->weights.cpu == 1 && cfg->weights.memory == 1 &&
+	    cfg->weights.gpu == 1);
+	pg_config_free(cfg);
+	cfg = parse_ok("{\"health\": {\"load\": {\"enabled\": true, \"interval_ms\": 20000, "
+	    "\"timeout_ms\": 3000, \"user\": \"probe\", \"auth\": \"key\", \"key\": \"/k\", "
+	    "\"command\": \"cat /x\"}}, \"placement\": {\"weights\": {\"users\": 2, "
+	    "\"cpu\": 0.5, \"memory\": 0, \"gpu\": 10}}}");
+	assert_true(cfg->load.enabled);
+	assert_int_equal(cfg->load.interval_ms, 20000);
+	assert_int_equal(cfg->load.timeout_ms, 3000);
+	assert_string_equal(cfg->load.user, "probe");
+	assert_int_equal(cfg->load.auth, LOAD_AUTH_KEY);
+	assert_string_equal(cfg->load.key, "/k");
+	assert_string_equal(cfg->load.command, "cat /x");
+	assert_true(cfg->weights.users == 2 && cfg->weights.cpu == 0.5 && cfg->weights.memory == 0 &&
+	    cfg->weights.gpu == 10);
+	assert_string_equal(load_auth_name(LOAD_AUTH_KEY), "key");
+	pg_config_free(cfg);
+}
 
 static void
 test_ssh_defaults(void **state)
@@ -621,6 +678,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_load_and_placement),
 		cmocka_unit_test(test_defaults_empty_object),
 		cmocka_unit_test(test_defaults_partial_objects),
 		cmocka_unit_test(test_builtin_default_matches),

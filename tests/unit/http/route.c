@@ -209,8 +209,35 @@ test_no_instance_up(void **state)
 	inst_set_health(reg_find(f->reg, "b"), HEALTH_DOWN, "test");
 	r = pick(f, "/hub/", NULL, NULL);
 	assert_null(r.in);
+	assert_false(r.pool_full);
 	r = pick(f, "/user/carol/", NULL, NULL);
 	assert_null(r.in);
+	assert_false(r.pool_full);
+}
+
+/* Every instance up at capacity: no place for new users or new browsers, and it says "full". */
+static void
+test_pool_full(void **state)
+{
+	struct fx *f = *state;
+	struct route_result r;
+	char user[16];
+
+	for (int i = 0; i < 16; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		assert_int_equal(pins_set(f->pins, user, i < 8 ? "a" : "b", NOW_MS), 0);
+	}
+	r = pick(f, "/user/carol/", NULL, NULL);
+	assert_null(r.in);
+	assert_true(r.pool_full);
+	assert_null(pins_get(f->pins, "carol"));
+	r = pick(f, "/hub/login", NULL, NULL);
+	assert_null(r.in);
+	assert_true(r.pool_full);
+	/* Users already pinned still get in. */
+	r = pick(f, "/user/u3/", NULL, NULL);
+	assert_string_equal(id_of(&r), "a");
+	done(&r);
 }
 
 int
@@ -226,6 +253,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_instance_repins_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_instance_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_full, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
