@@ -526,10 +526,6 @@ act_add(struct ops_env *env, const struct httpreq *req, struct target *t, struct
 	char err[320];
 	int r;
 
-	if (env->astate == NULL) {
-		set(o, 500, "the operator's state is not available");
-		return;
-	}
 	r = pg_instance_parse(req->body, req->body_len, &ic, o->fieldbuf, sizeof(o->fieldbuf), err,
 	    sizeof(err));
 	if (r != 0) {
@@ -539,6 +535,11 @@ act_add(struct ops_env *env, const struct httpreq *req, struct target *t, struct
 	}
 	snprintf(t->id, sizeof(t->id), "%s", ic.id);
 	t->label = t->id;
+	if (env->astate == NULL) {
+		inst_conf_clear(&ic);
+		set(o, 500, "the operator's state is not available");
+		return;
+	}
 	r = astate_add(env->astate, &ic);
 	inst_conf_clear(&ic);
 	if (r == PG_EEXIST) {
