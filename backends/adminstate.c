@@ -75,18 +75,29 @@ override_json(void *arg, const char *id, enum inst_admin admin, enum inst_admin 
 	return 0;
 }
 
+cJSON *
+astate_overrides_json(const struct registry *reg)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	if (arr != NULL && reg_foreach_override(reg, override_json, arr) != 0) {
+		cJSON_Delete(arr);
+		arr = NULL;
+	}
+	return arr;
+}
+
 /* Returns the state as JSON text (the caller frees it) or NULL when out of memory. */
 static char *
 render(struct astate *s)
 {
-	cJSON *root = cJSON_CreateObject(), *ov, *arr;
+	cJSON *root = cJSON_CreateObject(), *arr;
 	char *text = NULL;
 
 	if (root == NULL)
 		return NULL;
 	cJSON_AddNumberToObject(root, "version", 1);
-	if ((ov = cJSON_AddArrayToObject(root, "overrides")) == NULL ||
-	    reg_foreach_override(s->reg, override_json, ov) != 0 ||
+	if (!cJSON_AddItemToObject(root, "overrides", astate_overrides_json(s->reg)) ||
 	    (arr = cJSON_AddArrayToObject(root, "instances")) == NULL)
 		goto out;
 	for (size_t i = 0; i < s->n; i++) {

@@ -54,6 +54,14 @@ int astate_has(const struct astate *s, const char *id);
  */
 void astate_refresh(struct astate *s);
 
+/*
+ * The registry's overrides as a JSON array of {"id", "admin_state", "base"}: the file's format,
+ * and /status's "admin.overrides". Returns a new cJSON array (the caller deletes it) or NULL when
+ * out of memory.
+ */
+struct cJSON;
+struct cJSON *astate_overrides_json(const struct registry *reg);
+
 /* Writes done and failed since start, for /metrics. */
 struct astate_stats {
 	uint64_t writes_ok, writes_failed;

@@ -40,22 +40,6 @@ ctl_parse_hostport(const char *s, struct ctl_target *t)
 	return 0;
 }
 
-int
-ctl_path_segment(struct pg_buf *out, const char *s)
-{
-	int r = 0;
-
-	for (; *s != '\0' && r == 0; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~')
-			r = pg_buf_append(out, s, 1);
-		else
-			r = pg_buf_printf(out, "%%%02X", c);
-	}
-	return r;
-}
-
 static long
 now_ms(void)
 {

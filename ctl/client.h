@@ -32,10 +32,4 @@ int ctl_parse_hostport(const char *s, struct ctl_target *t);
 int ctl_request(const struct ctl_target *t, const char *method, const char *path,
     const char *body, int *status, struct pg_buf *out, char *err, size_t errlen);
 
-/*
- * Percent-encodes s for one path segment (everything but A-Z a-z 0-9 - . _ ~) into out.
- * Returns 0 or PG_ETOOBIG / PG_ENOMEM.
- */
-int ctl_path_segment(struct pg_buf *out, const char *s);
-
 #endif

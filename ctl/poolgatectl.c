@@ -7,6 +7,7 @@
 #include "ctl/table.h"
 #include "core/buf.h"
 #include "core/token.h"
+#include "core/urlenc.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -293,80 +294,73 @@ or_none(const char *s)
 	return s != NULL ? s : "none";
 }
 
-/* Builds "/admin/<first>/<segment>[/<last>]" with segment percent-encoded. */
-static int
-admin_path(struct pg_buf *p, const char *first, const char *segment, const char *last)
+/*
+ * METHOD /admin/FIRST/SEGMENT[/LAST], SEGMENT percent-encoded (a user name may hold anything).
+ * Returns what call() returns.
+ */
+static cJSON *
+call_on(const struct ctl *c, const char *method, const char *first, const char *segment,
+    const char *last, const char *body, const char *what, int *code)
 {
-	if (pg_buf_printf(p, "/admin/%s/", first) != 0 || ctl_path_segment(p, segment) != 0 ||
-	    (last != NULL && pg_buf_printf(p, "/%s", last) != 0) || pg_buf_append(p, "", 1) != 0)
-		return -1;
-	return 0;
+	struct pg_buf path;
+	cJSON *root = NULL;
+
+	*code = EXIT_REFUSED;
+	pg_buf_init(&path, 8192);
+	if (pg_buf_printf(&path, "/admin/%s/", first) == 0 &&
+	    pg_pct_encode_segment(&path, segment) == 0 &&
+	    (last == NULL || pg_buf_printf(&path, "/%s", last) == 0) &&
+	    pg_buf_append(&path, "", 1) == 0)
+		root = call(c, method, (const char *)path.p, body, what, 0, code);
+	pg_buf_free(&path);
+	return root;
 }
 
 static int
 cmd_admin_state(const struct ctl *c, const char *verb, const char *id)
 {
-	struct pg_buf path;
-	cJSON *root;
-	const cJSON *in;
 	char what[128];
-	int code = EXIT_REFUSED;
+	cJSON *root;
+	int code;
 
-	pg_buf_init(&path, 8192);
 	snprintf(what, sizeof(what), "%s %s", verb, id);
-	if (admin_path(&path, "instances", id, verb) == 0 &&
-	    (root = call(c, "POST", (const char *)path.p, NULL, what, 0, &code)) != NULL) {
-		in = cJSON_GetObjectItemCaseSensitive(root, "instance");
-		if (!c->json)
-			report("%s: %s%s", id, or_none(str(in, "state")),
-			    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed")) ? "" :
-			    " (already)");
-		cJSON_Delete(root);
-	}
-	pg_buf_free(&path);
+	root = call_on(c, "POST", "instances", id, verb, NULL, what, &code);
+	if (root != NULL && !c->json)
+		report("%s: %s%s", id, or_none(str(cJSON_GetObjectItemCaseSensitive(root, "instance"),
+		    "state")), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed")) ? "" :
+		    " (already)");
+	cJSON_Delete(root);
 	return code;
 }
 
 static int
 cmd_unpin(const struct ctl *c, const char *user)
 {
-	struct pg_buf path;
-	cJSON *root;
-	int code = EXIT_REFUSED;
+	int code;
+	cJSON *root = call_on(c, "DELETE", "pins", user, NULL, NULL, "unpin", &code);
 
-	pg_buf_init(&path, 8192);
-	if (admin_path(&path, "pins", user, NULL) == 0 &&
-	    (root = call(c, "DELETE", (const char *)path.p, NULL, "unpin", 0, &code)) != NULL) {
-		if (!c->json)
-			report("%s: unpinned (was %s)", user, or_none(str(root, "was")));
-		cJSON_Delete(root);
-	}
-	pg_buf_free(&path);
+	if (root != NULL && !c->json)
+		report("%s: unpinned (was %s)", user, or_none(str(root, "was")));
+	cJSON_Delete(root);
 	return code;
 }
 
 static int
 cmd_move(const struct ctl *c, const char *user, const char *id)
 {
-	struct pg_buf path;
-	cJSON *req = cJSON_CreateObject(), *root;
+	cJSON *req = cJSON_CreateObject(), *root = NULL;
 	char *body = NULL;
 	int code = EXIT_REFUSED;
 
-	pg_buf_init(&path, 8192);
-	if (req == NULL || cJSON_AddStringToObject(req, "instance", id) == NULL ||
-	    (body = cJSON_PrintUnformatted(req)) == NULL || admin_path(&path, "pins", user, NULL) != 0)
-		goto out;
-	if ((root = call(c, "PUT", (const char *)path.p, body, "move", 0, &code)) != NULL) {
-		if (!c->json)
-			report("%s: pinned to %s (was %s)", user, or_none(str(root, "instance")),
-			    or_none(str(root, "was")));
-		cJSON_Delete(root);
-	}
-out:
+	if (req != NULL && cJSON_AddStringToObject(req, "instance", id) != NULL &&
+	    (body = cJSON_PrintUnformatted(req)) != NULL)
+		root = call_on(c, "PUT", "pins", user, NULL, body, "move", &code);
+	if (root != NULL && !c->json)
+		report("%s: pinned to %s (was %s)", user, or_none(str(root, "instance")),
+		    or_none(str(root, "was")));
+	cJSON_Delete(root);
 	free(body);
 	cJSON_Delete(req);
-	pg_buf_free(&path);
 	return code;
 }
 
@@ -411,18 +405,12 @@ out:
 static int
 cmd_remove(const struct ctl *c, const char *id)
 {
-	struct pg_buf path;
-	cJSON *root;
-	int code = EXIT_REFUSED;
+	int code;
+	cJSON *root = call_on(c, "DELETE", "instances", id, NULL, NULL, "remove", &code);
 
-	pg_buf_init(&path, 8192);
-	if (admin_path(&path, "instances", id, NULL) == 0 &&
-	    (root = call(c, "DELETE", (const char *)path.p, NULL, "remove", 0, &code)) != NULL) {
-		if (!c->json)
-			report("%s: removed", id);
-		cJSON_Delete(root);
-	}
-	pg_buf_free(&path);
+	if (root != NULL && !c->json)
+		report("%s: removed", id);
+	cJSON_Delete(root);
 	return code;
 }
 

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/token.h"
+#include "core/urlenc.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -236,18 +237,6 @@ struct target {
 	const char *label;	/* what the log line names: id, user, or "" */
 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decodes seg into out (cap bytes with the NUL). Returns 0, PG_EPARSE (a broken escape or
  * an encoded NUL) or PG_ETOOBIG.
@@ -255,24 +244,19 @@ hexval(char c)
 static int
 pct_decode(struct pg_slice seg, char *out, size_t cap)
 {
+	uint8_t buf[HTTPREQ_MAX_URL];
 	size_t n = 0;
+	int r;
 
-	for (size_t i = 0; i < seg.len; i++) {
-		int c = seg.p[i];
-		if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= seg.len)
-				return PG_EPARSE;
-			hi = hexval((char)seg.p[i + 1]);
-			lo = hexval((char)seg.p[i + 2]);
-			if (hi < 0 || lo < 0 || (c = hi * 16 + lo) == 0)
-				return PG_EPARSE;
-			i += 2;
-		}
-		if (n + 1 >= cap)
-			return PG_ETOOBIG;
-		out[n++] = (char)c;
-	}
+	if (seg.len > sizeof(buf))
+		return PG_ETOOBIG;
+	if ((r = pg_pct_decode(seg.p, seg.len, 0, buf, &n)) != 0)
+		return r;
+	if (memchr(buf, '\0', n) != NULL)
+		return PG_EPARSE;
+	if (n >= cap)
+		return PG_ETOOBIG;
+	memcpy(out, buf, n);
 	out[n] = '\0';
 	return 0;
 }

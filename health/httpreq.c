@@ -46,16 +46,28 @@ fail(struct httpreq_parser *hp, int status, const char *why)
 	return HPE_USER;
 }
 
+/*
+ * Joins a piece llhttp handed over to dst[0..*dlen) (room for max bytes and a NUL), keeping it
+ * NUL-terminated. Returns 0, or -1 when it would pass max.
+ */
+static int
+join(char *dst, size_t *dlen, size_t max, const char *at, size_t len)
+{
+	if (len > max - *dlen)
+		return -1;
+	memcpy(dst + *dlen, at, len);
+	*dlen += len;
+	dst[*dlen] = '\0';
+	return 0;
+}
+
 static int
 on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct httpreq_parser *hp = p->data;
 
-	if (len > HTTPREQ_MAX_URL - hp->url_len)
+	if (join(hp->url, &hp->url_len, HTTPREQ_MAX_URL, at, len) != 0)
 		return fail(hp, 414, "request target over 2 KiB");
-	memcpy(hp->url + hp->url_len, at, len);
-	hp->url_len += len;
-	hp->url[hp->url_len] = '\0';
 	return count_header_bytes(hp, len);
 }
 
@@ -100,11 +112,8 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 	struct httpreq_parser *hp = p->data;
 
 	if (hp->header == HRH_AUTHORIZATION) {
-		if (len > HTTPREQ_MAX_AUTH - hp->auth_len)
+		if (join(hp->auth, &hp->auth_len, HTTPREQ_MAX_AUTH, at, len) != 0)
 			return fail(hp, 431, "Authorization header over 2 KiB");
-		memcpy(hp->auth + hp->auth_len, at, len);
-		hp->auth_len += len;
-		hp->auth[hp->auth_len] = '\0';
 	} else if (hp->header == HRH_EXPECT) {
 		if (len < sizeof(hp->expect) - hp->expect_len)
 			memcpy(hp->expect + hp->expect_len, at, len);
@@ -133,11 +142,8 @@ on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct httpreq_parser *hp = p->data;
 
-	if (len > HTTPREQ_MAX_BODY - hp->body_len)
+	if (join(hp->body, &hp->body_len, HTTPREQ_MAX_BODY, at, len) != 0)
 		return fail(hp, 413, "request body over 16 KiB");
-	memcpy(hp->body + hp->body_len, at, len);
-	hp->body_len += len;
-	hp->body[hp->body_len] = '\0';
 	return 0;
 }
 

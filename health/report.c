@@ -98,21 +98,6 @@ ops_instance_json(const struct ops_env *env, const struct instance *in)
 	return o;
 }
 
-static int
-override_item(void *arg, const char *id, enum inst_admin admin, enum inst_admin base)
-{
-	cJSON *arr = arg, *o = cJSON_CreateObject();
-
-	if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
-		cJSON_Delete(o);
-		return PG_ENOMEM;
-	}
-	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "admin_state", inst_admin_name(admin));
-	cJSON_AddStringToObject(o, "base", inst_admin_name(base));
-	return 0;
-}
-
 /*
  * /status "admin": whether actions are enabled, the overrides (also those waiting for their
  * instance to be listed), actions by result, and the config reloads.
@@ -120,13 +105,12 @@ override_item(void *arg, const char *id, enum inst_admin admin, enum inst_admin 
 static int
 admin_status(const struct ops_env *env, cJSON *root)
 {
-	cJSON *a = cJSON_AddObjectToObject(root, "admin"), *arr, *acts, *rl;
+	cJSON *a = cJSON_AddObjectToObject(root, "admin"), *acts, *rl;
 
 	if (a == NULL)
 		return PG_ENOMEM;
 	cJSON_AddBoolToObject(a, "actions_enabled", admin_enabled(env->admin));
-	if ((arr = cJSON_AddArrayToObject(a, "overrides")) == NULL ||
-	    reg_foreach_override(env->reg, override_item, arr) != 0 ||
+	if (!cJSON_AddItemToObject(a, "overrides", astate_overrides_json(env->reg)) ||
 	    (acts = cJSON_AddObjectToObject(a, "actions")) == NULL ||
 	    (rl = cJSON_AddObjectToObject(a, "reload")) == NULL)
 		return PG_ENOMEM;
@@ -217,6 +201,20 @@ family(struct pg_buf *out, const char *name, const char *type, const char *help)
 	return pg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter family with the two series result="ok" and result="error". */
+static int
+ok_error_counter(struct pg_buf *out, const char *name, const char *help, uint64_t ok,
+    uint64_t failed)
+{
+	int r;
+
+	if ((r = family(out, name, "counter", help)) != 0)
+		return r;
+	EMIT("%s{result=\"ok\"} %llu\n", name, (unsigned long long)ok);
+	EMIT("%s{result=\"error\"} %llu\n", name, (unsigned long long)failed);
+	return 0;
+}
+
 static int
 override_metric(void *arg, const char *id, enum inst_admin admin, enum inst_admin base)
 {
@@ -249,14 +247,9 @@ admin_metrics(const struct ops_env *env, struct pg_buf *out)
 	    "Operator overrides of instances' admin states in force, one series each.")) != 0 ||
 	    (r = reg_foreach_override(env->reg, override_metric, out)) != 0)
 		return r;
-	if ((r = family(out, "poolgate_admin_state_writes_total", "counter",
-	    "Writes of the operator's state file (state_dir/admin.json) by result.")) != 0)
-		return r;
-	EMIT("poolgate_admin_state_writes_total{result=\"ok\"} %llu\n",
-	    (unsigned long long)st.writes_ok);
-	EMIT("poolgate_admin_state_writes_total{result=\"error\"} %llu\n",
-	    (unsigned long long)st.writes_failed);
-	return 0;
+	return ok_error_counter(out, "poolgate_admin_state_writes_total",
+	    "Writes of the operator's state file (state_dir/admin.json) by result.", st.writes_ok,
+	    st.writes_failed);
 }
 
 int
@@ -367,22 +360,15 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 		}
 	}
 
-	if ((r = family(out, "poolgate_config_reloads_total", "counter",
-	    "Config reloads (SIGHUP) by result.")) != 0)
+	if ((r = ok_error_counter(out, "poolgate_config_reloads_total",
+	    "Config reloads (SIGHUP or the admin API) by result.", c->reloads_ok,
+	    c->reloads_failed)) != 0)
 		return r;
-	EMIT("poolgate_config_reloads_total{result=\"ok\"} %llu\n",
-	    (unsigned long long)c->reloads_ok);
-	EMIT("poolgate_config_reloads_total{result=\"error\"} %llu\n",
-	    (unsigned long long)c->reloads_failed);
 	if (env->discovery != NULL) {
 		struct discovery_stats ds = discovery_get_stats(env->discovery);
-		if ((r = family(out, "poolgate_discovery_loads_total", "counter",
-		    "Reads of the discovery file by result.")) != 0)
+		if ((r = ok_error_counter(out, "poolgate_discovery_loads_total",
+		    "Reads of the discovery file by result.", ds.loads_ok, ds.loads_failed)) != 0)
 			return r;
-		EMIT("poolgate_discovery_loads_total{result=\"ok\"} %llu\n",
-		    (unsigned long long)ds.loads_ok);
-		EMIT("poolgate_discovery_loads_total{result=\"error\"} %llu\n",
-		    (unsigned long long)ds.loads_failed);
 	}
 	if ((r = family(out, "poolgate_admin_requests_total", "counter",
 	    "Requests answered on the admin listener by status class.")) != 0)

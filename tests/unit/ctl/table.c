@@ -1,7 +1,7 @@
 /*
  * ctl/table.c and the pure parts of ctl/client.c: names from the server cannot drive the terminal
  * (control characters escaped), tables align by display width, user names are percent-encoded
- * into paths, --admin parses.
+ * into paths (core/urlenc.c), --admin parses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include "ctl/client.h"
 #include "ctl/table.h"
+#include "core/urlenc.h"
 
 static void
 sanitized(const char *in, const char *want)
@@ -70,7 +71,7 @@ test_path_segment(void **state)
 	struct pg_buf b;
 
 	pg_buf_init(&b, 4096);
-	assert_int_equal(ctl_path_segment(&b, "al/ice <b>%?#\xc3\xa9~._-Z9"), 0);
+	assert_int_equal(pg_pct_encode_segment(&b, "al/ice <b>%?#\xc3\xa9~._-Z9"), 0);
 	assert_int_equal(pg_buf_append(&b, "", 1), 0);
 	assert_string_equal((const char *)b.p, "al%2Fice%20%3Cb%3E%25%3F%23%C3%A9~._-Z9");
 	pg_buf_free(&b);
