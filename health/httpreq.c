@@ -61,6 +61,19 @@ join(char *dst, size_t *dlen, size_t max, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * For values that matter only while short (a header name we look for, Expect): keeps the first max
+ * bytes in dst and counts every byte in *dlen, so a longer value is known by its length and is
+ * never copied past dst. (*dlen stays below the 8 KiB header limit.)
+ */
+static void
+keep_short(char *dst, size_t *dlen, size_t max, const char *at, size_t len)
+{
+	if (*dlen <= max && len <= max - *dlen)
+		memcpy(dst + *dlen, at, len);
+	*dlen += len;
+}
+
 static int
 on_url(llhttp_t *p, const char *at, size_t len)
 {
@@ -76,9 +89,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct httpreq_parser *hp = p->data;
 
-	if (len <= HTTPREQ_NAME_MAX - hp->name_len)
-		memcpy(hp->name + hp->name_len, at, len);
-	hp->name_len += len;	/* past HTTPREQ_NAME_MAX it matches nothing below */
+	keep_short(hp->name, &hp->name_len, HTTPREQ_NAME_MAX, at, len);
 	return count_header_bytes(hp, len);
 }
 
@@ -115,9 +126,7 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 		if (join(hp->auth, &hp->auth_len, HTTPREQ_MAX_AUTH, at, len) != 0)
 			return fail(hp, 431, "Authorization header over 2 KiB");
 	} else if (hp->header == HRH_EXPECT) {
-		if (len < sizeof(hp->expect) - hp->expect_len)
-			memcpy(hp->expect + hp->expect_len, at, len);
-		hp->expect_len += len;
+		keep_short(hp->expect, &hp->expect_len, sizeof(hp->expect), at, len);
 	}
 	return count_header_bytes(hp, len);
 }

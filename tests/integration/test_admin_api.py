@@ -496,6 +496,19 @@ def test_expect_100_continue_is_answered(pool, make_poolgate, tmp_path):
     assert status == 413
 
 
+def test_long_header_names_and_expect_values(pool, make_poolgate, tmp_path):
+    """Regression (found by fuzz/httpreq): a header name over 32 bytes, or an Expect value over
+    16, was copied past its buffer once its length had been counted past the end."""
+    g = admin_gate(make_poolgate, tmp_path, [pool[0].config()])
+    long_name = "X-" + "Very-Long-Header-Name-" * 8
+    for extra in (["-H", long_name + ": 1"], ["-H", "Expect: 100-continue" + "-x" * 40],
+                  ["-H", long_name + ": 1", "-H", "Authorization: Bearer " + g.token]):
+        status, _, _ = curl(g, "GET", "/admin/pins", token=None, extra=extra)
+        assert status in (200, 401), (extra, status)
+    assert curl(g, "GET", "/admin/pins", token=g.token)[0] == 200
+    assert g.alive()
+
+
 # --- the dashboard ------------------------------------------------------------------------------
 
 def chromium_or_skip():
