@@ -402,7 +402,7 @@ set(struct outcome *o, int status, const char *fmt, ...)
 
 /*
  * Parses the body as one JSON value. Returns the tree (the caller deletes it), or NULL with o set
- * to 400 (not JSON) or 500.
+ * to 400 (a NUL byte, not JSON, or more after the value).
  */
 static cJSON *
 body_json(const struct httpreq *req, struct outcome *o)
