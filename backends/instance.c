@@ -8,16 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An operator's override; a handful at most, so a list. */
+struct override {
+	struct override *next;
+	char id[PG_ID_MAX + 1];
+	enum inst_admin admin, base;
+};
+
 struct registry {
-	struct instance *head;	/* in configuration order: config first, then discovery */
+	struct instance *head;	/* in configuration order: config first, then the others */
 	struct reg_hooks hooks[REG_MAX_HOOKS];
 	size_t nhooks;
 	struct place_ctl placement;
+	struct override *overrides;
+	uint64_t overrides_gen;
 };
 
 static const char *const state_names[] = { "unknown", "up", "down", "draining", "maint" };
 static const char *const health_names[] = { "unknown", "up", "down" };
-static const char *const source_names[] = { "config", "discovery" };
+static const char *const source_names[] = { "config", "discovery", "api" };
 
 const char *
 inst_state_name(enum inst_state s)
@@ -34,7 +43,14 @@ inst_health_name(enum inst_health h)
 const char *
 inst_source_name(enum inst_source s)
 {
-	return (unsigned)s < 2 ? source_names[s] : "?";
+	return (unsigned)s < 3 ? source_names[s] : "?";
+}
+
+/* Which source wins an id: the lower rank (config, then the admin API, then discovery). */
+static int
+source_rank(enum inst_source s)
+{
+	return s == INST_SRC_CONFIG ? 0 : s == INST_SRC_API ? 1 : 2;
 }
 
 enum inst_state
@@ -69,6 +85,50 @@ note_state(struct instance *in, enum inst_state before, const char *reason)
 	in->transitions++;
 	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
 	LOG_INFO(prefix, "%s -> %s (%s)", inst_state_name(before), inst_state_name(now), reason);
+}
+
+static struct override **
+find_override(struct registry *reg, const char *id)
+{
+	struct override **pp;
+
+	for (pp = &reg->overrides; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->id, id) == 0)
+			break;
+	}
+	return pp;
+}
+
+static void
+drop_override(struct registry *reg, struct override **pp)
+{
+	struct override *o = *pp;
+
+	*pp = o->next;
+	free(o);
+	reg->overrides_gen++;
+}
+
+/*
+ * Puts the admin state in force from src_admin and the override, dropping an override the source
+ * has overtaken (it now says something else than when the override was made). Does not log the
+ * state change: callers do, with their reason.
+ */
+static void
+settle_admin(struct registry *reg, struct instance *in)
+{
+	struct override **pp = find_override(reg, in->conf.id), *o = *pp;
+	char prefix[PG_ID_MAX + 16];
+
+	if (o != NULL && o->base != in->src_admin) {
+		snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
+		LOG_NOTICE(prefix, "operator's %s dropped: the %s now says %s (was %s)",
+		    inst_admin_name(o->admin), inst_source_name(in->source),
+		    inst_admin_name(in->src_admin), inst_admin_name(o->base));
+		drop_override(reg, pp);
+		o = NULL;
+	}
+	in->conf.admin = o != NULL ? o->admin : in->src_admin;
 }
 
 void
@@ -186,8 +246,15 @@ remove_instance(struct registry *reg, struct instance *in, const char *why)
 {
 	char prefix[PG_ID_MAX + 16];
 
+	struct override **pp = find_override(reg, in->conf.id);
+
 	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
 	LOG_INFO(prefix, "removed (%s)", why);
+	if (*pp != NULL) {
+		LOG_INFO(prefix, "operator's %s dropped with the instance",
+		    inst_admin_name((*pp)->admin));
+		drop_override(reg, pp);
+	}
 	unlink_instance(reg, in);
 	in->removed = 1;
 	for (size_t i = 0; i < reg->nhooks; i++) {
@@ -208,21 +275,26 @@ add_instance(struct registry *reg, enum inst_source source, const struct inst_co
 		return PG_ENOMEM;
 	}
 	in->source = source;
+	in->src_admin = ic->admin;
 	in->health = HEALTH_UNKNOWN;
 	in->since_ms = pg_wall_ms();
 	in->refs = 1;
 	snprintf(in->reason, sizeof(in->reason), "not probed yet");
-	/* Config instances come before discovery ones so /status reads in a stable order. */
+	settle_admin(reg, in);
+	if (in->conf.admin != in->src_admin)
+		snprintf(in->reason, sizeof(in->reason), "%s by an operator",
+		    inst_admin_name(in->conf.admin));
+	/* Sources in order of precedence, so /status reads in a stable order. */
 	for (tail = &reg->head; *tail != NULL; tail = &(*tail)->next) {
-		if (source == INST_SRC_CONFIG && (*tail)->source == INST_SRC_DISCOVERY)
+		if (source_rank((*tail)->source) > source_rank(source))
 			break;
 	}
 	in->next = *tail;
 	*tail = in;
 	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
-	LOG_INFO(prefix, "added from %s: %s ssh %u, %s %u, admin state %s", inst_source_name(source),
+	LOG_INFO(prefix, "added from %s: %s ssh %u, %s %u, admin state %s%s", inst_source_name(source),
 	    ic->address, ic->ssh_port, ic->http_tls ? "https" : "http", ic->http_port,
-	    inst_admin_name(ic->admin));
+	    inst_admin_name(in->conf.admin), in->conf.admin != ic->admin ? " (operator's)" : "");
 	for (size_t i = 0; i < reg->nhooks; i++) {
 		if (reg->hooks[i].added != NULL)
 			reg->hooks[i].added(reg->hooks[i].arg, in);
@@ -244,12 +316,14 @@ update_instance(struct registry *reg, struct instance *in, enum inst_source sour
 		return PG_ENOMEM;
 	inst_conf_clear(&in->conf);
 	in->conf = copy;
+	in->src_admin = ic->admin;
 	snprintf(prefix, sizeof(prefix), "instance %s", in->conf.id);
 	if (in->source != source) {
 		LOG_NOTICE(prefix, "now defined by the %s file, which wins over %s",
 		    inst_source_name(source), inst_source_name(in->source));
 		in->source = source;
 	}
+	settle_admin(reg, in);
 	if (endpoint) {
 		/* New address or ports: what we knew of the old endpoint's health says nothing. */
 		LOG_INFO(prefix, "endpoint changed to %s ssh %u, %s %u; health reset", ic->address,
@@ -257,8 +331,8 @@ update_instance(struct registry *reg, struct instance *in, enum inst_source sour
 		in->health = HEALTH_UNKNOWN;
 		note_state(in, before, "endpoint changed");
 	} else if (inst_state(in) != before) {
-		snprintf(why, sizeof(why), "admin state %s from %s", inst_admin_name(ic->admin),
-		    inst_source_name(source));
+		snprintf(why, sizeof(why), "admin state %s from %s", inst_admin_name(in->conf.admin),
+		    in->conf.admin != in->src_admin ? "an operator" : inst_source_name(source));
 		note_state(in, before, why);
 	}
 	for (size_t i = 0; i < reg->nhooks; i++) {
@@ -268,11 +342,14 @@ update_instance(struct registry *reg, struct instance *in, enum inst_source sour
 	return 0;
 }
 
+/* Whether in's configuration is b's; the admin state compared is the source's, not the one in force. */
 static int
-conf_equal(const struct inst_conf *a, const struct inst_conf *b)
+conf_equal(const struct instance *in, const struct inst_conf *b)
 {
-	if (!inst_conf_same_endpoint(a, b) || a->capacity != b->capacity || a->admin != b->admin ||
-	    a->nlabels != b->nlabels)
+	const struct inst_conf *a = &in->conf;
+
+	if (!inst_conf_same_endpoint(a, b) || a->capacity != b->capacity ||
+	    in->src_admin != b->admin || a->nlabels != b->nlabels)
 		return 0;
 	for (size_t i = 0; i < a->nlabels; i++) {
 		if (strcmp(a->labels[i].key, b->labels[i].key) != 0 ||
@@ -304,15 +381,126 @@ reg_apply(struct registry *reg, enum inst_source source, const struct inst_conf 
 		in = reg_find(reg, list[i].id);
 		if (in == NULL) {
 			r = add_instance(reg, source, &list[i]);
-		} else if (in->source == INST_SRC_CONFIG && source == INST_SRC_DISCOVERY) {
+		} else if (source_rank(in->source) < source_rank(source)) {
 			char prefix[PG_ID_MAX + 16];
 			snprintf(prefix, sizeof(prefix), "instance %s", list[i].id);
-			LOG_WARN(prefix, "discovery entry ignored: the id is defined in the config file");
-		} else if (in->source != source || !conf_equal(&in->conf, &list[i])) {
+			LOG_WARN(prefix, "%s entry ignored: the id is defined by the %s, which wins",
+			    inst_source_name(source), in->source == INST_SRC_CONFIG ? "config file" :
+			    "admin API");
+		} else if (in->source != source || !conf_equal(in, &list[i])) {
 			r = update_instance(reg, in, source, &list[i]);
 		}
 	}
 	return r;
+}
+
+static void
+call_changed(struct registry *reg, struct instance *in)
+{
+	for (size_t i = 0; i < reg->nhooks; i++) {
+		if (reg->hooks[i].changed != NULL)
+			reg->hooks[i].changed(reg->hooks[i].arg, in, 0);
+	}
+}
+
+int
+reg_set_admin(struct registry *reg, const char *id, enum inst_admin admin, const char *why)
+{
+	struct instance *in = reg_find(reg, id);
+	struct override **pp, *o;
+	enum inst_state before;
+	uint64_t gen = reg->overrides_gen;
+
+	if (in == NULL)
+		return PG_ENOTFOUND;
+	before = inst_state(in);
+	pp = find_override(reg, id);
+	if (admin == in->src_admin) {
+		if (*pp != NULL)
+			drop_override(reg, pp);
+	} else if ((o = *pp) != NULL) {
+		if (o->admin != admin) {
+			o->admin = admin;
+			reg->overrides_gen++;
+		}
+	} else {
+		if ((o = calloc(1, sizeof(*o))) == NULL)
+			return PG_ENOMEM;
+		snprintf(o->id, sizeof(o->id), "%s", id);
+		o->admin = admin;
+		o->base = in->src_admin;
+		o->next = reg->overrides;
+		reg->overrides = o;
+		reg->overrides_gen++;
+	}
+	settle_admin(reg, in);
+	note_state(in, before, why);
+	if (gen != reg->overrides_gen || inst_state(in) != before)
+		call_changed(reg, in);
+	return 0;
+}
+
+int
+reg_restore_override(struct registry *reg, const char *id, enum inst_admin admin,
+    enum inst_admin base)
+{
+	struct override **pp, *o;
+	struct instance *in;
+	enum inst_state before;
+	size_t n = strlen(id);
+
+	if (n == 0 || n > PG_ID_MAX)
+		return PG_EINVAL;
+	pp = find_override(reg, id);
+	if ((o = *pp) == NULL) {
+		if ((o = calloc(1, sizeof(*o))) == NULL)
+			return PG_ENOMEM;
+		memcpy(o->id, id, n + 1);
+		o->next = reg->overrides;
+		reg->overrides = o;
+	}
+	o->admin = admin;
+	o->base = base;
+	reg->overrides_gen++;
+	if ((in = reg_find(reg, id)) != NULL) {
+		before = inst_state(in);
+		settle_admin(reg, in);
+		note_state(in, before, "operator's state restored");
+		call_changed(reg, in);
+	}
+	return 0;
+}
+
+int
+reg_get_override(const struct registry *reg, const char *id, enum inst_admin *admin)
+{
+	for (const struct override *o = reg->overrides; o != NULL; o = o->next) {
+		if (strcmp(o->id, id) == 0) {
+			if (admin != NULL)
+				*admin = o->admin;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+reg_foreach_override(const struct registry *reg, int (*fn)(void *arg, const char *id,
+    enum inst_admin admin, enum inst_admin base), void *arg)
+{
+	int r;
+
+	for (const struct override *o = reg->overrides; o != NULL; o = o->next) {
+		if ((r = fn(arg, o->id, o->admin, o->base)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+uint64_t
+reg_overrides_gen(const struct registry *reg)
+{
+	return reg->overrides_gen;
 }
 
 void
@@ -322,6 +510,8 @@ reg_free(struct registry *reg)
 
 	if (reg == NULL)
 		return;
+	while (reg->overrides != NULL)
+		drop_override(reg, &reg->overrides);
 	for (in = reg->head; in != NULL; in = next) {
 		next = in->next;
 		in->removed = 1;

@@ -27,6 +27,8 @@ struct pctx {
 	size_t errlen;
 	int failed;
 	int nomem;
+	char *field;		/* when not NULL: gets the path of the first error alone */
+	size_t fieldlen;
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -38,6 +40,8 @@ fail(struct pctx *c, const char *path, const char *fmt, ...)
 	if (c->failed)
 		return;
 	c->failed = 1;
+	if (c->field != NULL)
+		snprintf(c->field, c->fieldlen, "%s", path);
 	n = (size_t)snprintf(c->err, c->errlen, "%s: ", path[0] ? path : "(top level)");
 	if (n >= c->errlen)
 		return;
@@ -903,7 +907,8 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
-	static const char *const admin_keys[] = { "max_connections", "request_timeout_ms", NULL };
+	static const char *const admin_keys[] = { "max_connections", "request_timeout_ms",
+		"token_file", NULL };
 	static const char *const pins_keys[] = { "idle_ttl_s", "store", "fsync_interval_ms",
 		"journal_max_bytes", NULL };
 	static const char *const stores[] = { "file", "memory", NULL };
@@ -951,6 +956,7 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 		get_uint(c, v, "max_connections", "admin", 1, 100000, &cfg->admin_max_connections);
 		get_uint(c, v, "request_timeout_ms", "admin", 100, 3600000,
 		    &cfg->admin_request_timeout_ms);
+		get_string(c, v, "token_file", "admin", 0, &cfg->admin_token_file);
 	}
 	if ((v = get_object(c, root, "pins", "")) != NULL) {
 		check_keys(c, v, "pins", pins_keys);
@@ -1020,7 +1026,7 @@ parse_json(struct pctx *c, const char *text, size_t len)
 int
 pg_config_parse(const char *text, size_t len, struct pg_config **out, char *err, size_t errlen)
 {
-	struct pctx c = { err, errlen, 0, 0 };
+	struct pctx c = { err, errlen, 0, 0, NULL, 0 };
 	struct pg_config *cfg;
 	cJSON *root;
 
@@ -1046,7 +1052,7 @@ pg_discovery_parse(const char *text, size_t len, struct inst_conf **out, size_t 
     size_t errlen)
 {
 	static const char *const keys[] = { "instances", NULL };
-	struct pctx c = { err, errlen, 0, 0 };
+	struct pctx c = { err, errlen, 0, 0, NULL, 0 };
 	struct inst_conf *arr = NULL;
 	size_t narr = 0;
 	cJSON *root;
@@ -1065,6 +1071,132 @@ pg_discovery_parse(const char *text, size_t len, struct inst_conf **out, size_t 
 	*out = arr;
 	*n = narr;
 	return 0;
+}
+
+int
+pg_instance_parse(const char *text, size_t len, struct inst_conf *out, char *field,
+    size_t fieldlen, char *err, size_t errlen)
+{
+	struct pctx c = { err, errlen, 0, 0, field, fieldlen };
+	struct inst_conf ic;
+	cJSON *root;
+
+	memset(&ic, 0, sizeof(ic));
+	if (fieldlen > 0)
+		field[0] = '\0';
+	if ((root = parse_json(&c, text, len)) != NULL) {
+		parse_instance(&c, root, "", &ic);
+		cJSON_Delete(root);
+	}
+	if (c.failed) {
+		inst_conf_clear(&ic);
+		return c.nomem ? PG_ENOMEM : PG_EPARSE;
+	}
+	*out = ic;
+	return 0;
+}
+
+static void
+parse_overrides(struct pctx *c, const cJSON *root, struct admin_override **out, size_t *nout)
+{
+	static const char *const keys[] = { "id", "admin_state", "base", NULL };
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "overrides");
+	struct admin_override *arr;
+	char ip[PATH_MAX_LEN], kp[PATH_MAX_LEN];
+	size_t n, i = 0;
+
+	if (c->failed || v == NULL)
+		return;
+	if (!cJSON_IsArray(v)) {
+		fail(c, "overrides", "expected an array of override objects");
+		return;
+	}
+	if ((n = (size_t)cJSON_GetArraySize(v)) == 0)
+		return;
+	if ((arr = calloc(n, sizeof(*arr))) == NULL) {
+		c->nomem = 1;
+		fail(c, "overrides", "out of memory");
+		return;
+	}
+	for (const cJSON *it = v->child; it != NULL && !c->failed; it = it->next, i++) {
+		int admin = -1, base = -1;
+		join_index(ip, "overrides", i);
+		if (!cJSON_IsObject(it)) {
+			fail(c, ip, "expected an object");
+			break;
+		}
+		check_keys(c, it, ip, keys);
+		get_string(c, it, "id", ip, 1, &arr[i].id);
+		get_enum(c, it, "admin_state", ip, admin_names, &admin);
+		get_enum(c, it, "base", ip, admin_names, &base);
+		if (!c->failed && !inst_id_ok(arr[i].id)) {
+			join(kp, ip, "id");
+			fail(c, kp, "expected 1..%d characters from A-Z a-z 0-9 . _ -", PG_ID_MAX);
+		}
+		if (!c->failed && (admin < 0 || base < 0)) {
+			join(kp, ip, admin < 0 ? "admin_state" : "base");
+			fail(c, kp, "required");
+		}
+		for (size_t j = 0; j < i && !c->failed; j++) {
+			if (strcmp(arr[j].id, arr[i].id) == 0) {
+				join(kp, ip, "id");
+				fail(c, kp, "duplicate id \"%s\"", arr[i].id);
+			}
+		}
+		arr[i].admin = (enum inst_admin)admin;
+		arr[i].base = (enum inst_admin)base;
+	}
+	if (c->failed) {
+		pg_admin_overrides_free(arr, n);
+		return;
+	}
+	*out = arr;
+	*nout = n;
+}
+
+int
+pg_admin_state_parse(const char *text, size_t len, struct admin_override **ov, size_t *nov,
+    struct inst_conf **inst, size_t *ninst, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "version", "overrides", "instances", NULL };
+	struct pctx c = { err, errlen, 0, 0, NULL, 0 };
+	struct admin_override *oarr = NULL;
+	struct inst_conf *iarr = NULL;
+	size_t on = 0, in = 0;
+	uint32_t version = 0;
+	cJSON *root;
+
+	if ((root = parse_json(&c, text, len)) != NULL) {
+		if (!cJSON_IsObject(root))
+			fail(&c, "", "expected a JSON object");
+		check_keys(&c, root, "", keys);
+		get_uint(&c, root, "version", "", 1, 1, &version);
+		if (!c.failed && version != 1)
+			fail(&c, "version", "required (1)");
+		parse_overrides(&c, root, &oarr, &on);
+		parse_instances(&c, root, "instances", "", &iarr, &in);
+		cJSON_Delete(root);
+	}
+	if (c.failed) {
+		pg_admin_overrides_free(oarr, on);
+		inst_conf_free_array(iarr, in);
+		return c.nomem ? PG_ENOMEM : PG_EPARSE;
+	}
+	*ov = oarr;
+	*nov = on;
+	*inst = iarr;
+	*ninst = in;
+	return 0;
+}
+
+void
+pg_admin_overrides_free(struct admin_override *ov, size_t n)
+{
+	if (ov == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(ov[i].id);
+	free(ov);
 }
 
 /* A message for a pg_read_file() failure, naming the file. */
@@ -1218,5 +1350,6 @@ pg_config_free(struct pg_config *c)
 	free(c->load.user);
 	free(c->load.key);
 	free(c->load.command);
+	free(c->admin_token_file);
 	free(c);
 }

@@ -160,6 +160,7 @@ struct pg_config {
 	uint32_t admin_max_connections;
 	uint32_t admin_request_timeout_ms;
 	struct pins_conf pins;
+	char *admin_token_file;	/* bearer token for admin actions; NULL: they are refused (403) */
 };
 
 /*
@@ -186,6 +187,38 @@ void pg_config_free(struct pg_config *c);
  */
 int pg_discovery_parse(const char *text, size_t len, struct inst_conf **out, size_t *n,
     char *err, size_t errlen);
+
+/*
+ * Validates one instance object given as JSON text, by exactly the rules of the config's
+ * instances[] entries (the admin API adds instances with it). On success returns 0 and fills *out
+ * (free it with inst_conf_clear). On failure returns PG_EPARSE or PG_ENOMEM, writes "PATH: why"
+ * into err and the JSON path alone ("ssh_port"; "" for the object as a whole) into field, and
+ * leaves *out untouched.
+ */
+int pg_instance_parse(const char *text, size_t len, struct inst_conf *out, char *field,
+    size_t fieldlen, char *err, size_t errlen);
+
+/*
+ * An operator's override of one instance's admin state (backends/instance.h says how overrides
+ * and the config interact): the state in force, and the admin_state its source file gave when the
+ * override was made.
+ */
+struct admin_override {
+	char *id;
+	enum inst_admin admin, base;
+};
+
+/*
+ * Parses the admin state file that backends/adminstate.c writes in state_dir:
+ *   {"version": 1,
+ *    "overrides": [{"id": ID, "admin_state": STATE, "base": STATE}, ...],
+ *    "instances": [ ...instances added through the admin API, as in the config... ]}
+ * Both arrays are optional. On success returns 0 and sets the four outputs (free them with
+ * pg_admin_overrides_free and inst_conf_free_array); errors as for pg_config_parse.
+ */
+int pg_admin_state_parse(const char *text, size_t len, struct admin_override **ov, size_t *nov,
+    struct inst_conf **inst, size_t *ninst, char *err, size_t errlen);
+void pg_admin_overrides_free(struct admin_override *ov, size_t n);
 
 /* Deep-copies src into dst. Returns 0 or PG_ENOMEM (then dst holds nothing to free). */
 int inst_conf_copy(struct inst_conf *dst, const struct inst_conf *src);

@@ -4,6 +4,8 @@
  * hard limits on everything a client controls.
  */
 #include "health/ops.h"
+#include "health/admin.h"
+#include "health/dashboard.h"
 #include "health/httpreq.h"
 #include "core/addr.h"
 #include "core/err.h"
@@ -56,10 +58,16 @@ status_text(int code)
 {
 	switch (code) {
 	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -125,10 +133,13 @@ conn_write(struct ops_conn *c, const void *p, size_t len)
 	return 0;
 }
 
-/* Sends one complete response. head=1 omits the body (HEAD). */
+/*
+ * Sends one complete response. headers: more header lines ("Name: value\r\n"...) or "". head=1
+ * omits the body (HEAD).
+ */
 static void
-respond(struct ops_conn *c, int code, const char *ctype, const struct pg_buf *body, int head,
-    int keep_alive)
+respond_with(struct ops_conn *c, int code, const char *ctype, const char *headers,
+    const struct pg_buf *body, int head, int keep_alive)
 {
 	struct pg_buf out;
 	size_t blen = body != NULL ? body->len : 0;
@@ -137,8 +148,7 @@ respond(struct ops_conn *c, int code, const char *ctype, const struct pg_buf *bo
 	pg_buf_init(&out, OPS_MAX_QUEUED);
 	if (pg_buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n", code,
-	    status_text(code), ctype, blen, code == 405 ? "Allow: GET, HEAD\r\n" : "",
-	    keep_alive ? "" : "Connection: close\r\n") != 0 ||
+	    status_text(code), ctype, blen, headers, keep_alive ? "" : "Connection: close\r\n") != 0 ||
 	    (!head && blen > 0 && pg_buf_append(&out, body->p, blen) != 0)) {
 		pg_buf_free(&out);
 		conn_close(c);
@@ -149,6 +159,14 @@ respond(struct ops_conn *c, int code, const char *ctype, const struct pg_buf *bo
 	if (conn_write(c, out.p, out.len) != 0)
 		conn_close(c);
 	pg_buf_free(&out);
+}
+
+static void
+respond(struct ops_conn *c, int code, const char *ctype, const struct pg_buf *body, int head,
+    int keep_alive)
+{
+	respond_with(c, code, ctype, code == 405 ? "Allow: GET, HEAD\r\n" : "", body, head,
+	    keep_alive);
 }
 
 static void
@@ -178,6 +196,26 @@ reject(struct ops_conn *c, int code, const char *why)
 	respond_text(c, code, text, 0, 0);
 }
 
+/* Everything under /admin/: the admin API answers (health/admin.h). */
+static void
+route_admin(struct ops_conn *c, const struct httpreq *req, size_t plen)
+{
+	struct ops_env *env = c->srv->env;
+	struct admin_answer ans;
+
+	if (env->admin == NULL) {
+		respond_text(c, 404, "not found\n", 0, req->keep_alive);
+		return;
+	}
+	pg_buf_init(&ans.body, 64u << 20);
+	if (admin_handle(env->admin, env, req, req->url, plen, c->peer, &ans) != 0)
+		respond_text(c, 500, "internal error\n", 0, req->keep_alive);
+	else
+		respond_with(c, ans.status, "application/json", ans.headers, &ans.body,
+		    req->method == HTTP_HEAD, req->keep_alive);
+	pg_buf_free(&ans.body);
+}
+
 static void
 route(struct ops_conn *c, const struct httpreq *req)
 {
@@ -190,16 +228,30 @@ route(struct ops_conn *c, const struct httpreq *req)
 	int r;
 
 #define PATH_IS(lit) (plen == sizeof(lit) - 1 && memcmp(req->url, lit, plen) == 0)
+	if (plen >= 6 && memcmp(req->url, "/admin", 6) == 0 && (plen == 6 || req->url[6] == '/')) {
+		route_admin(c, req, plen);
+		return;
+	}
 	if (!PATH_IS("/healthz") && !PATH_IS("/readyz") && !PATH_IS("/status") &&
-	    !PATH_IS("/metrics")) {
-		respond_text(c, 404, "not found: try /healthz, /readyz, /status, /metrics\n", head, keep);
+	    !PATH_IS("/metrics") && !PATH_IS("/")) {
+		respond_text(c, 404, "not found: try /, /healthz, /readyz, /status, /metrics, "
+		    "/admin/ (docs/admin.md)\n", head, keep);
 		return;
 	}
 	if (method != HTTP_GET && !head) {
 		respond_text(c, 405, "method not allowed\n", head, keep);
 		return;
 	}
-	if (PATH_IS("/healthz")) {
+	if (PATH_IS("/")) {
+		struct pg_buf page;
+		const struct dashboard *d = dashboard_get();
+		pg_buf_init(&page, 1u << 20);
+		if (d == NULL || pg_buf_append(&page, d->html, d->html_len) != 0)
+			respond_text(c, 500, "internal error\n", head, keep);
+		else
+			respond_with(c, 200, "text/html; charset=utf-8", d->headers, &page, head, keep);
+		pg_buf_free(&page);
+	} else if (PATH_IS("/healthz")) {
 		respond_text(c, 200, "ok\n", head, keep);
 	} else if (PATH_IS("/readyz")) {
 		size_t up = reg_count_up(env->reg);
@@ -224,6 +276,17 @@ route(struct ops_conn *c, const struct httpreq *req)
 /* --- request framing callbacks -------------------------------------------------------- */
 
 static void on_timeout(uv_timer_t *t);
+
+/* RFC 9110 10.1.1: tell a client waiting to send its body that it may. */
+static void
+on_continue(void *arg)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	struct ops_conn *c = arg;
+
+	if (c->state == CONN_READING)
+		conn_write(c, cont, sizeof(cont) - 1);
+}
 
 static void
 on_request_begin(void *arg)
@@ -346,6 +409,7 @@ on_connection(uv_stream_t *ls, int status)
 	}
 	s->env->counters.conns_total++;
 	httpreq_init(&c->req, on_request, on_request_begin, c);
+	c->req.on_continue = on_continue;
 	uv_timer_start(&c->timer, on_timeout, s->timeout_ms, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
 		conn_close(c);
@@ -399,7 +463,8 @@ ops_start(uv_loop_t *loop, struct ops_env *env, const struct pg_config *cfg,
 			snprintf(err, errlen, "admin listener %s: %s", l->addr, uv_strerror(r));
 			break;
 		}
-		LOG_INFO("admin", "listening on http://%s/ (healthz, readyz, status, metrics)", l->addr);
+		LOG_INFO("admin", "listening on http://%s/ (dashboard, healthz, readyz, status, metrics, "
+		    "admin)", l->addr);
 	}
 	if (r != 0) {
 		ops_stop(s);

@@ -1,7 +1,9 @@
 /*
  * The ops endpoint on the admin listener: GET /healthz, /readyz, /status (JSON), /metrics
- * (Prometheus text). Requests are parsed with llhttp, strictly (no lenient flags); a request that
- * does not parse gets 400 and its connection is closed with a log line; other clients carry on.
+ * (Prometheus text) and / (the dashboard, health/dashboard.h), open to whoever reaches the
+ * listener; and the admin API under /admin/ (health/admin.h), behind a bearer token. Requests are
+ * parsed with llhttp, strictly (no lenient flags); a request that does not parse gets 400 and its
+ * connection is closed with a log line; other clients carry on.
  */
 #ifndef PG_HEALTH_OPS_H
 #define PG_HEALTH_OPS_H
@@ -23,17 +25,35 @@ struct ops_counters {
 	uint64_t conns_total;
 };
 
+/* Config reloads as /status reports them; the app keeps it current. */
+struct ops_reload {
+	int in_progress;
+	uint64_t done;			/* reloads finished (either way) since start */
+	int64_t last_ms;		/* wall clock of the last one; 0: none yet */
+	int last_ok;
+	char last_error[512];		/* why the last one was refused; "" when it was not */
+};
+
 /*
- * What the endpoint reports on. Owned by main, which keeps the pointers current (the discovery
- * watcher is replaced when its file changes on reload). discovery may be NULL.
+ * What the endpoint reports on and acts on. Owned by main, which keeps the pointers current (the
+ * discovery watcher is replaced when its file changes on reload). discovery, admin and astate may
+ * be NULL.
  */
 struct pin_table;
+struct admin;
+struct astate;
 
 struct ops_env {
 	struct registry *reg;
 	struct pin_table *pins;		/* may be NULL: no user lists */
 	struct prober *prober;
 	struct discovery *discovery;
+	struct admin *admin;		/* token and counters of the admin API; NULL: no API */
+	struct astate *astate;		/* the operator's layer on disk; NULL: no add/remove */
+	/* Starts a config reload, the same as SIGHUP. Returns 0 or PG_EINVAL (no config file). */
+	int (*start_reload)(void *arg);
+	void *reload_arg;
+	struct ops_reload reload;
 	struct ops_counters counters;
 	int64_t started_ms;
 	uint32_t health_interval_ms;
@@ -41,6 +61,13 @@ struct ops_env {
 	int (*extra_metrics)(void *arg, struct pg_buf *out);
 	void *extra_arg;
 };
+
+/*
+ * One instance as /status lists it (also in the admin API's answers). Returns a new cJSON object
+ * (the caller deletes it) or NULL when out of memory.
+ */
+struct cJSON;
+struct cJSON *ops_instance_json(const struct ops_env *env, const struct instance *in);
 
 /* Renders GET /status into out. Returns 0 or PG_ENOMEM / PG_ETOOBIG. */
 int ops_render_status(const struct ops_env *env, struct pg_buf *out);

@@ -2,11 +2,13 @@
  * What /status and /metrics say. Kept apart from the HTTP server so unit tests can render them from
  * a registry they built by hand.
  */
+#include "backends/adminstate.h"
+#include "backends/pins.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "health/loadreport.h"
+#include "health/admin.h"
 #include "health/ops.h"
-#include "backends/pins.h"
 
 #include <cjson/cJSON.h>
 #include <malloc.h>
@@ -50,14 +52,15 @@ check_item(const struct probe_result *r, enum probe_check k)
 	return o;
 }
 
-static cJSON *
-instance_item(const struct ops_env *env, const struct instance *in)
+cJSON *
+ops_instance_json(const struct ops_env *env, const struct instance *in)
 {
 	const struct inst_conf *ic = &in->conf;
 	const struct probe_result *res = probe_results(in);
 	cJSON *o = cJSON_CreateObject(), *labels, *checks, *users;
 	const char **names = NULL;
 	size_t nnames = 0;
+	enum inst_admin ov;
 
 	if (o == NULL)
 		return NULL;
@@ -70,6 +73,11 @@ instance_item(const struct ops_env *env, const struct instance *in)
 	cJSON_AddStringToObject(o, "state", inst_state_name(inst_state(in)));
 	cJSON_AddStringToObject(o, "health", inst_health_name(in->health));
 	cJSON_AddStringToObject(o, "admin_state", inst_admin_name(ic->admin));
+	/* The operator's override in force (admin API), else null: then admin_state is the source's. */
+	if (reg_get_override(env->reg, ic->id, &ov))
+		cJSON_AddStringToObject(o, "admin_override", inst_admin_name(ov));
+	else
+		cJSON_AddNullToObject(o, "admin_override");
 	cJSON_AddItemToObject(o, "since", time_item(in->since_ms));
 	cJSON_AddStringToObject(o, "reason", in->reason);
 	cJSON_AddNumberToObject(o, "capacity", ic->capacity);
@@ -121,6 +129,45 @@ pins_item(const struct pin_table *pins, cJSON *root)
 	return 0;
 }
 
+/*
+ * /status "admin": whether actions are enabled, the overrides (also those waiting for their
+ * instance to be listed), actions by result, and the config reloads.
+ */
+static int
+admin_status(const struct ops_env *env, cJSON *root)
+{
+	cJSON *a = cJSON_AddObjectToObject(root, "admin"), *acts, *rl;
+
+	if (a == NULL)
+		return PG_ENOMEM;
+	cJSON_AddBoolToObject(a, "actions_enabled", admin_enabled(env->admin));
+	if (!cJSON_AddItemToObject(a, "overrides", astate_overrides_json(env->reg)) ||
+	    (acts = cJSON_AddObjectToObject(a, "actions")) == NULL ||
+	    (rl = cJSON_AddObjectToObject(a, "reload")) == NULL)
+		return PG_ENOMEM;
+	for (int i = 0; i < ADMIN_NACTIONS; i++) {
+		cJSON *c = cJSON_AddObjectToObject(acts, admin_action_name((enum admin_action)i));
+		for (int k = 0; c != NULL && k < ADMIN_NRESULTS; k++)
+			cJSON_AddNumberToObject(c, admin_result_name((enum admin_result)k),
+			    (double)admin_count(env->admin, (enum admin_action)i, (enum admin_result)k));
+	}
+	cJSON_AddBoolToObject(rl, "in_progress", env->reload.in_progress);
+	cJSON_AddNumberToObject(rl, "done", (double)env->reload.done);
+	if (env->reload.last_ms != 0) {
+		cJSON_AddItemToObject(rl, "last", time_item(env->reload.last_ms));
+		cJSON_AddBoolToObject(rl, "ok", env->reload.last_ok);
+		if (env->reload.last_ok)
+			cJSON_AddNullToObject(rl, "error");
+		else
+			cJSON_AddStringToObject(rl, "error", env->reload.last_error);
+	} else {
+		cJSON_AddNullToObject(rl, "last");
+		cJSON_AddNullToObject(rl, "ok");
+		cJSON_AddNullToObject(rl, "error");
+	}
+	return 0;
+}
+
 int
 ops_render_status(const struct ops_env *env, struct pg_buf *out)
 {
@@ -139,12 +186,14 @@ ops_render_status(const struct ops_env *env, struct pg_buf *out)
 	if ((arr = cJSON_AddArrayToObject(root, "instances")) == NULL)
 		goto out;
 	for (struct instance *in = reg_first(env->reg); in != NULL; in = in->next) {
-		cJSON *item = instance_item(env, in);
+		cJSON *item = ops_instance_json(env, in);
 		if (item == NULL || !cJSON_AddItemToArray(arr, item)) {
 			cJSON_Delete(item);
 			goto out;
 		}
 	}
+	if (admin_status(env, root) != 0)
+		goto out;
 	/* cJSON drops members it could not allocate silently; print failing is our only signal. */
 	if ((text = cJSON_PrintUnformatted(root)) == NULL)
 		goto out;
@@ -299,6 +348,57 @@ render_pin_metrics(const struct ops_env *env, struct pg_buf *out)
 	return render_store_metrics(&st, out);
 }
 
+/* A counter family with the two series result="ok" and result="error". */
+static int
+ok_error_counter(struct pg_buf *out, const char *name, const char *help, uint64_t ok,
+    uint64_t failed)
+{
+	int r;
+
+	if ((r = family(out, name, "counter", help)) != 0)
+		return r;
+	EMIT("%s{result=\"ok\"} %llu\n", name, (unsigned long long)ok);
+	EMIT("%s{result=\"error\"} %llu\n", name, (unsigned long long)failed);
+	return 0;
+}
+
+static int
+override_metric(void *arg, const char *id, enum inst_admin admin, enum inst_admin base)
+{
+	return pg_buf_printf(arg, "poolgate_admin_override{instance=\"%s\",admin_state=\"%s\"} 1\n",
+	    id, inst_admin_name(admin));
+}
+
+static int
+admin_metrics(const struct ops_env *env, struct pg_buf *out)
+{
+	struct astate_stats st = astate_get_stats(env->astate);
+	int r;
+
+	if ((r = family(out, "poolgate_admin_actions_total", "counter",
+	    "Admin API requests by action and result (ok, denied: 401/403, rejected: other 4xx, "
+	    "error: 5xx).")) != 0)
+		return r;
+	for (int i = 0; i < ADMIN_NACTIONS; i++) {
+		for (int k = 0; k < ADMIN_NRESULTS; k++)
+			EMIT("poolgate_admin_actions_total{action=\"%s\",result=\"%s\"} %llu\n",
+			    admin_action_name((enum admin_action)i), admin_result_name((enum admin_result)k),
+			    (unsigned long long)admin_count(env->admin, (enum admin_action)i,
+			    (enum admin_result)k));
+	}
+	if ((r = family(out, "poolgate_admin_actions_enabled", "gauge",
+	    "1 when an admin token is in force (admin.token_file), else 0.")) != 0)
+		return r;
+	EMIT("poolgate_admin_actions_enabled %d\n", admin_enabled(env->admin));
+	if ((r = family(out, "poolgate_admin_override", "gauge",
+	    "Operator overrides of instances' admin states in force, one series each.")) != 0 ||
+	    (r = reg_foreach_override(env->reg, override_metric, out)) != 0)
+		return r;
+	return ok_error_counter(out, "poolgate_admin_state_writes_total",
+	    "Writes of the operator's state file (state_dir/admin.json) by result.", st.writes_ok,
+	    st.writes_failed);
+}
+
 int
 ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 {
@@ -421,22 +521,15 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 
 	if ((r = loadreport_metrics(env, out, pg_wall_ms())) != 0)
 		return r;
-	if ((r = family(out, "poolgate_config_reloads_total", "counter",
-	    "Config reloads (SIGHUP) by result.")) != 0)
+	if ((r = ok_error_counter(out, "poolgate_config_reloads_total",
+	    "Config reloads (SIGHUP or the admin API) by result.", c->reloads_ok,
+	    c->reloads_failed)) != 0)
 		return r;
-	EMIT("poolgate_config_reloads_total{result=\"ok\"} %llu\n",
-	    (unsigned long long)c->reloads_ok);
-	EMIT("poolgate_config_reloads_total{result=\"error\"} %llu\n",
-	    (unsigned long long)c->reloads_failed);
 	if (env->discovery != NULL) {
 		struct discovery_stats ds = discovery_get_stats(env->discovery);
-		if ((r = family(out, "poolgate_discovery_loads_total", "counter",
-		    "Reads of the discovery file by result.")) != 0)
+		if ((r = ok_error_counter(out, "poolgate_discovery_loads_total",
+		    "Reads of the discovery file by result.", ds.loads_ok, ds.loads_failed)) != 0)
 			return r;
-		EMIT("poolgate_discovery_loads_total{result=\"ok\"} %llu\n",
-		    (unsigned long long)ds.loads_ok);
-		EMIT("poolgate_discovery_loads_total{result=\"error\"} %llu\n",
-		    (unsigned long long)ds.loads_failed);
 	}
 	if ((r = family(out, "poolgate_admin_requests_total", "counter",
 	    "Requests answered on the admin listener by status class.")) != 0)
@@ -457,6 +550,8 @@ ops_render_metrics(const struct ops_env *env, struct pg_buf *out)
 		return r;
 	EMIT("poolgate_admin_rejected_connections_total %llu\n",
 	    (unsigned long long)c->rejected_conns);
+	if ((r = admin_metrics(env, out)) != 0)
+		return r;
 	if (env->extra_metrics != NULL)
 		return env->extra_metrics(env->extra_arg, out);
 	return 0;

@@ -1,4 +1,5 @@
 #include "proxy/app.h"
+#include "backends/adminstate.h"
 #include "backends/discovery.h"
 #include "backends/pins.h"
 #include "backends/pinstore_file.h"
@@ -11,6 +12,7 @@
 #include "core/fileread.h"
 #include "core/log.h"
 #include "health/loadprobe.h"
+#include "health/admin.h"
 #include "health/ops.h"
 #include "health/probe.h"
 #include "proxy/http/affinity.h"
@@ -35,6 +37,8 @@ struct app {
 	struct loadprober *loadprober;	/* NULL unless health.load.enabled */
 	struct hostpolicy *hosts;	/* instances' host keys: SSH front door and load probe */
 	struct ops_server *ops;
+	struct admin *admin;		/* the admin API's token and counters */
+	struct astate *astate;		/* the operator's overrides and instances, in state_dir */
 	struct pin_table *pins;		/* user -> instance, shared by the front doors */
 	struct pinstore_file *pinstore;	/* owned by pins once attached; NULL: store "memory" */
 	uv_timer_t pin_sweep;		/* idle expiry of pins */
@@ -305,6 +309,10 @@ apply_reload(struct app *a, struct pg_config *nc)
 	ops_set_limits(a->ops, nc->admin_max_connections, nc->admin_request_timeout_ms);
 	if (reg_apply(a->reg, INST_SRC_CONFIG, nc->instances, nc->ninstances) != 0)
 		LOG_ERR("reload", "out of memory applying instances");
+	/* Ids the config gave up may be the admin API's again. */
+	astate_refresh(a->astate);
+	/* Read the token file again even when its path is the same: it may have been rotated. */
+	admin_set_token_file(a->admin, nc->admin_token_file);
 	if (!streq_null(nc->discovery_file, old->discovery_file) ||
 	    nc->discovery_poll_ms != old->discovery_poll_ms) {
 		discovery_stop(a->discovery);
@@ -327,6 +335,19 @@ apply_reload(struct app *a, struct pg_config *nc)
 
 static void start_reload(struct app *a);
 
+/* What /status says of the last reload (the admin API's reload reports through it). */
+static void
+note_reload(struct app *a, const char *error)
+{
+	struct ops_reload *rl = &a->env.reload;
+
+	rl->done++;
+	rl->last_ms = pg_wall_ms();
+	rl->last_ok = error == NULL;
+	snprintf(rl->last_error, sizeof(rl->last_error), "%s", error != NULL ? error : "");
+	rl->in_progress = a->reloading || a->reload_again;
+}
+
 static void
 on_config_read(void *arg, int status, const char *data, size_t len)
 {
@@ -341,11 +362,14 @@ on_config_read(void *arg, int status, const char *data, size_t len)
 		a->env.counters.reloads_failed++;
 		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path,
 		    pg_strerror(status));
+		note_reload(a, pg_strerror(status));
 	} else if (pg_config_parse(data, len, &nc, err, sizeof(err)) != 0) {
 		a->env.counters.reloads_failed++;
 		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path, err);
+		note_reload(a, err);
 	} else {
 		apply_reload(a, nc);
+		note_reload(a, NULL);
 	}
 	if (a->reload_again) {
 		a->reload_again = 0;
@@ -364,6 +388,7 @@ start_reload(struct app *a)
 	}
 	if (a->reloading) {
 		a->reload_again = 1;	/* a SIGHUP during a reload reads the file once more after */
+		a->env.reload.in_progress = 1;
 		return;
 	}
 	LOG_INFO("reload", "re-reading %s", a->config_path);
@@ -371,9 +396,23 @@ start_reload(struct app *a)
 		a->env.counters.reloads_failed++;
 		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path,
 		    pg_strerror(r));
+		note_reload(a, pg_strerror(r));
 		return;
 	}
 	a->reloading = 1;
+	a->env.reload.in_progress = 1;
+}
+
+/* The admin API's reload: the same path as SIGHUP. */
+static int
+api_reload(void *arg)
+{
+	struct app *a = arg;
+
+	if (a->config_path == NULL || a->stopping)
+		return PG_EINVAL;
+	start_reload(a);
+	return 0;
 }
 
 static void
@@ -387,6 +426,11 @@ shutdown_app(struct app *a, const char *why)
 	LOG_INFO("main", "%s: shutting down", why);
 	ops_stop(a->ops);
 	a->ops = NULL;
+	/* A save of the operator's state in flight still completes: the loop runs until it has. */
+	astate_close(a->astate);
+	a->env.astate = a->astate = NULL;
+	admin_free(a->admin);
+	a->env.admin = a->admin = NULL;
 	front_stop(a->front);
 	a->front = NULL;
 	ssh_front_stop(a->ssh);
@@ -438,6 +482,10 @@ fail_start(struct app *a, const char *why)
 	reg_remove_hooks(a->reg, a);
 	ops_stop(a->ops);
 	a->ops = NULL;
+	astate_close(a->astate);
+	a->env.astate = a->astate = NULL;
+	admin_free(a->admin);
+	a->env.admin = a->admin = NULL;
 	prober_stop(a->prober);
 	a->prober = NULL;
 	loadprober_stop(a->loadprober);
@@ -489,6 +537,23 @@ app_run(const char *config_path)
 	a.env.reg = a.reg;
 	a.env.pins = a.pins;
 	a.env.prober = a.prober;
+	/* An admin token that cannot be used is a config error: the operator asked for actions. */
+	if ((r = admin_new(&a.loop, a.cfg->admin_token_file, &a.admin, err, sizeof(err))) != 0) {
+		fprintf(stderr, "poolgate: admin.token_file %s\n", err);
+		LOG_ERR("main", "cannot start: admin.token_file %s", err);
+		prober_stop(a.prober);
+		a.prober = NULL;
+		code = r == PG_ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_CONFIG;
+		goto drain;
+	}
+	if (astate_open(&a.loop, a.reg, a.cfg->state_dir, &a.astate) != 0) {
+		code = fail_start(&a, "out of memory");
+		goto drain;
+	}
+	a.env.admin = a.admin;
+	a.env.astate = a.astate;
+	a.env.start_reload = api_reload;
+	a.env.reload_arg = &a;
 	if ((r = ops_start(&a.loop, &a.env, a.cfg, &a.ops, err, sizeof(err))) != 0) {
 		code = fail_start(&a, err);
 		goto drain;

@@ -1,44 +1,8 @@
 #include "proxy/http/identity.h"
 #include "core/err.h"
+#include "core/urlenc.h"
 
 #include <string.h>
-
-static int
-hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decodes p[0..len) into out (room for len bytes; decoding never grows). plus_space: '+' is
- * a space (application/x-www-form-urlencoded), else it is itself (URL paths). Sets *outlen and
- * returns 0, or PG_EPARSE for a '%' not followed by two hex digits.
- */
-static int
-decode(const uint8_t *p, size_t len, int plus_space, uint8_t *out, size_t *outlen)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '%') {
-			int hi, lo;
-			if (len - i < 3 || (hi = hexval(p[i + 1])) < 0 || (lo = hexval(p[i + 2])) < 0)
-				return PG_EPARSE;
-			out[n++] = (uint8_t)(hi << 4 | lo);
-			i += 2;
-		} else {
-			out[n++] = plus_space && p[i] == '+' ? ' ' : p[i];
-		}
-	}
-	*outlen = n;
-	return 0;
-}
 
 /*
  * Strict UTF-8 (RFC 3629 section 4): no overlong forms, no surrogates, nothing past U+10FFFF.
@@ -160,7 +124,7 @@ identity_from_path(struct pg_slice target, char user[IDENTITY_USER_MAX + 1])
 		return 0;	/* "/user/" or "/hub/api/users/": Tornado's [^/]+ does not match */
 	if (seglen > sizeof(buf))
 		return PG_ETOOBIG;
-	if ((r = decode(seg, seglen, 0, buf, &n)) != 0)
+	if ((r = pg_pct_decode(seg, seglen, 0, buf, &n)) != 0)
 		return r;
 	return finish(buf, n, 0, user);
 }
@@ -183,7 +147,7 @@ identity_from_form(struct pg_slice body, char user[IDENTITY_USER_MAX + 1])
 		eq = memchr(p, '=', flen);
 		klen = eq != NULL ? (size_t)(eq - p) : flen;
 		/* A name that decodes to "username" is the field; each escape shrinks it by two. */
-		if (klen <= 3 * (sizeof(field) - 1) && decode(p, klen, 1, buf, &n) == 0 &&
+		if (klen <= 3 * (sizeof(field) - 1) && pg_pct_decode(p, klen, 1, buf, &n) == 0 &&
 		    n == sizeof(field) - 1 && memcmp(buf, field, n) == 0) {
 			val = eq != NULL ? eq + 1 : p + flen;
 			vallen = eq != NULL ? flen - klen - 1 : 0;
@@ -193,7 +157,7 @@ identity_from_form(struct pg_slice body, char user[IDENTITY_USER_MAX + 1])
 	}
 	if (val == NULL)
 		return 0;
-	if ((r = decode(val, vallen, 1, buf, &n)) != 0)
+	if ((r = pg_pct_decode(val, vallen, 1, buf, &n)) != 0)
 		return r;
 	return finish(buf, n, 1, user);
 }

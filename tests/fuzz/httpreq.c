@@ -1,6 +1,7 @@
 /*
  * Fuzz target: admin-listener request framing. The input is fed whole and again split at a point
- * chosen by its first byte; both must agree on the requests seen and the verdict.
+ * chosen by its first byte; both must agree on the requests seen (URL, Authorization, body) and
+ * the verdict.
  */
 #include "health/httpreq.h"
 
@@ -19,11 +20,18 @@ on_request(void *arg, const struct httpreq *req)
 {
 	struct seen *s = arg;
 
-	if (strlen(req->url) != req->url_len || req->url_len > HTTPREQ_MAX_URL)
+	if (strlen(req->url) != req->url_len || req->url_len > HTTPREQ_MAX_URL ||
+	    req->body_len > HTTPREQ_MAX_BODY || req->body[req->body_len] != '\0' ||
+	    (req->authorization != NULL && (req->authorization_len > HTTPREQ_MAX_AUTH ||
+	    strlen(req->authorization) != req->authorization_len)))
 		__builtin_trap();
 	s->count++;
 	for (size_t i = 0; i < req->url_len; i++)
 		s->hash = s->hash * 31 + (unsigned char)req->url[i];
+	for (size_t i = 0; i < req->body_len; i++)
+		s->hash = s->hash * 31 + (unsigned char)req->body[i];
+	for (size_t i = 0; req->authorization != NULL && i < req->authorization_len; i++)
+		s->hash = s->hash * 37 + (unsigned char)req->authorization[i];
 	s->hash = s->hash * 31 + (unsigned long)req->method;
 	return 0;
 }
@@ -48,7 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t split = size > 0 ? data[0] % (size + 1) : 0;
 	int ra = run(data, size, size, &a), rb = run(data, size, split, &b);
 
-	if (ra != HTTPREQ_OK && ra != 400 && ra != 414 && ra != 431)
+	if (ra != HTTPREQ_OK && ra != 400 && ra != 413 && ra != 414 && ra != 431)
 		__builtin_trap();
 	/* Where a split lands inside a limit the verdict may legitimately come in a later piece, but
 	 * never differ. */

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import pwd
+import secrets
 import signal
 import subprocess
 import sys
@@ -125,6 +126,12 @@ def main():
         if not os.path.exists(disc_path):
             with open(disc_path, "w") as f:
                 json.dump({"instances": []}, f, indent=2)
+        # The admin API's token: made once, readable by root only (poolgate refuses it otherwise).
+        token_path = os.path.join(d, "admin.token")
+        if not os.path.exists(token_path):
+            fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
         cfg = {
             # No tls.certificates: poolgate makes a self-signed certificate in state_dir/tls
             # on first start and serves it from then on.
@@ -139,6 +146,7 @@ def main():
             "health": {"interval_ms": 2000, "timeout_ms": 1000, "rise": 2, "fall": 3,
                        "jitter_pct": 10, "checks": ["tcp", "ssh", "http"],
                        "http_path": "/hub/health"},
+            "admin": {"token_file": token_path},
         }
         with open(cfg_path, "w") as f:
             json.dump(cfg, f, indent=2)
@@ -176,6 +184,11 @@ def main():
    curl %s/readyz      200 when an instance is up
    curl %s/metrics     Prometheus metrics
    curl %s/healthz     200 while poolgate runs
+   %s/                 the dashboard (open it in a browser)
+
+ build/ctl/poolgatectl status                       the pool as a table
+ build/ctl/poolgatectl --token-file %s drain demo-1
+   new users go to demo-2; undrain, maint, pins, move USER ID, unpin USER, reload
 
  ssh -i %s -p %s %s@%s 'hostname -I; echo $SSH_CONNECTION'
    lands on the same instance every time (scp, sftp, -L, -A work too)
@@ -188,7 +201,7 @@ def main():
  Try:        kill %d   (demo-1's sshd, or: pkill -f 'sshd.*127.0.0.2')
              and watch demo-1 go down on /status within about 6 s
 ==============================================================================
-""" % (gate.pid, args.https, args.http, base, base, base, base,
+""" % (gate.pid, args.https, args.http, base, base, base, base, base, token_path,
             ssh_key, args.ssh.rsplit(":", 1)[1], args.ssh_user, args.ssh.rsplit(":", 1)[0],
             "\n".join("   %s  %s  ssh -p %d, JupyterHub http://%s:%d/"
                       % (i.id, i.ip, i.ssh_port, i.ip, i.http_port) for i in pool),

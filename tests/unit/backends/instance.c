@@ -509,6 +509,168 @@ test_count_up(void **state)
 	reg_free(reg);
 }
 
+
+static void
+test_override_survives_reload(void **state)
+{
+	struct rec r;
+	struct registry *reg = new_reg(&r);
+	struct inst_conf one = ic("a", "10.0.0.1");
+	struct instance *a;
+	enum inst_admin ov;
+	uint64_t gen = reg_overrides_gen(reg);
+
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	a = reg_find(reg, "a");
+	inst_set_health(a, HEALTH_UP, "probe ok");
+	assert_int_equal(reg_set_admin(reg, "a", INST_DRAINING, "drained by an operator"), 0);
+	assert_int_equal(inst_state(a), INST_S_DRAINING);
+	assert_int_equal(a->conf.admin, INST_DRAINING);
+	assert_int_equal(a->src_admin, INST_ACTIVE);
+	assert_string_equal(a->reason, "drained by an operator");
+	assert_hooks(&r, 1, 1, 0, 0);
+	assert_true(reg_get_override(reg, "a", &ov));
+	assert_int_equal(ov, INST_DRAINING);
+	assert_true(reg_overrides_gen(reg) != gen);
+
+	/* A reload with the same config, or one that changes something else, keeps the drain. */
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	assert_hooks(&r, 1, 1, 0, 0);
+	one.capacity = 3;
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	assert_int_equal(inst_state(a), INST_S_DRAINING);
+	assert_int_equal(a->conf.capacity, 3);
+	one.address = "10.0.0.9";
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	assert_int_equal(inst_state(a), INST_S_DRAINING);
+
+	/* The config changing this instance's own admin_state is newer than the override: it wins. */
+	gen = reg_overrides_gen(reg);
+	one.admin = INST_MAINT;
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	assert_int_equal(inst_state(a), INST_S_MAINT);
+	assert_false(reg_get_override(reg, "a", NULL));
+	assert_true(reg_overrides_gen(reg) != gen);
+	reg_free(reg);
+}
+
+static void
+test_override_dropped_when_source_agrees(void **state)
+{
+	struct rec r;
+	struct registry *reg = new_reg(&r);
+	struct inst_conf one = ic("a", "10.0.0.1");
+	struct instance *a;
+	enum inst_admin ov;
+
+	one.admin = INST_DRAINING;
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	a = reg_find(reg, "a");
+	/* Undrain an instance the config drains: an override "active" with base "draining". */
+	assert_int_equal(reg_set_admin(reg, "a", INST_ACTIVE, "undrained by an operator"), 0);
+	assert_int_equal(a->conf.admin, INST_ACTIVE);
+	assert_true(reg_get_override(reg, "a", &ov));
+	assert_int_equal(ov, INST_ACTIVE);
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &one, 1), 0);
+	assert_int_equal(a->conf.admin, INST_ACTIVE);
+	/* Draining again is what the config says: nothing left to override. */
+	assert_int_equal(reg_set_admin(reg, "a", INST_DRAINING, "drained by an operator"), 0);
+	assert_false(reg_get_override(reg, "a", NULL));
+	assert_int_equal(a->conf.admin, INST_DRAINING);
+	/* Setting the state in force again changes nothing and calls no hook. */
+	r.changed = 0;
+	assert_int_equal(reg_set_admin(reg, "a", INST_DRAINING, "again"), 0);
+	assert_int_equal(r.changed, 0);
+	assert_int_equal(reg_set_admin(reg, "zz", INST_MAINT, "nobody"), PG_ENOTFOUND);
+	reg_free(reg);
+}
+
+static void
+test_override_goes_with_instance(void **state)
+{
+	struct rec r;
+	struct registry *reg = new_reg(&r);
+	struct inst_conf one = ic("a", "10.0.0.1");
+
+	assert_int_equal(reg_apply(reg, INST_SRC_DISCOVERY, &one, 1), 0);
+	assert_int_equal(reg_set_admin(reg, "a", INST_MAINT, "maint by an operator"), 0);
+	assert_int_equal(reg_apply(reg, INST_SRC_DISCOVERY, NULL, 0), 0);
+	assert_false(reg_get_override(reg, "a", NULL));
+	/* A later instance with that id starts afresh. */
+	assert_int_equal(reg_apply(reg, INST_SRC_DISCOVERY, &one, 1), 0);
+	assert_int_equal(reg_find(reg, "a")->conf.admin, INST_ACTIVE);
+	reg_free(reg);
+}
+
+static int
+count_override(void *arg, const char *id, enum inst_admin admin, enum inst_admin base)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_restore_waits_for_id(void **state)
+{
+	struct rec r;
+	struct registry *reg = new_reg(&r);
+	struct inst_conf d = ic("d", "10.0.0.4"), e = ic("e", "10.0.0.5");
+	struct instance *in;
+	int n = 0;
+
+	/* At start the overrides come back before discovery has listed anything. */
+	assert_int_equal(reg_restore_override(reg, "d", INST_DRAINING, INST_ACTIVE), 0);
+	assert_int_equal(reg_restore_override(reg, "e", INST_MAINT, INST_ACTIVE), 0);
+	assert_int_equal(reg_restore_override(reg, "", INST_MAINT, INST_ACTIVE), PG_EINVAL);
+	assert_int_equal(reg_foreach_override(reg, count_override, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(reg_apply(reg, INST_SRC_DISCOVERY, &d, 1), 0);
+	in = reg_find(reg, "d");
+	assert_int_equal(inst_state(in), INST_S_DRAINING);
+	assert_string_equal(in->reason, "draining by an operator");
+	/* e's source says draining now, not the active the override was made against: dropped. */
+	e.admin = INST_DRAINING;
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &e, 1), 0);
+	assert_int_equal(reg_find(reg, "e")->conf.admin, INST_DRAINING);
+	assert_false(reg_get_override(reg, "e", NULL));
+	/* Restoring onto a listed instance applies at once. */
+	assert_int_equal(reg_restore_override(reg, "d", INST_MAINT, INST_ACTIVE), 0);
+	assert_int_equal(inst_state(in), INST_S_MAINT);
+	reg_free(reg);
+}
+
+static void
+test_api_source_precedence(void **state)
+{
+	struct rec r;
+	struct registry *reg = new_reg(&r);
+	struct inst_conf api = ic("x", "10.0.0.7"), disc = ic("x", "10.0.0.8"),
+	    conf = ic("x", "10.0.0.9"), c0 = ic("c0", "10.0.0.1");
+	struct instance *in;
+
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &c0, 1), 0);
+	assert_int_equal(reg_apply(reg, INST_SRC_API, &api, 1), 0);
+	in = reg_find(reg, "x");
+	assert_int_equal(in->source, INST_SRC_API);
+	assert_string_equal(inst_source_name(in->source), "api");
+	/* Discovery comes after the admin API. */
+	assert_int_equal(reg_apply(reg, INST_SRC_DISCOVERY, &disc, 1), 0);
+	assert_ptr_equal(reg_find(reg, "x"), in);
+	assert_string_equal(in->conf.address, "10.0.0.7");
+	/* The config comes first: it takes the id over. */
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, (struct inst_conf[]){ c0, conf }, 2), 0);
+	assert_int_equal(in->source, INST_SRC_CONFIG);
+	assert_string_equal(in->conf.address, "10.0.0.9");
+	/* Config instances are listed before API ones. */
+	assert_string_equal(reg_first(reg)->conf.id, "c0");
+	/* Once the config lets go, applying the API's list again brings its entry back. */
+	assert_int_equal(reg_apply(reg, INST_SRC_CONFIG, &c0, 1), 0);
+	assert_null(reg_find(reg, "x"));
+	assert_int_equal(reg_apply(reg, INST_SRC_API, &api, 1), 0);
+	assert_int_equal(reg_find(reg, "x")->source, INST_SRC_API);
+	reg_free(reg);
+}
+
 int
 main(void)
 {
@@ -526,6 +688,11 @@ main(void)
 		cmocka_unit_test(test_ref_outlives_removal),
 		cmocka_unit_test(test_ref_outlives_registry),
 		cmocka_unit_test(test_count_up),
+		cmocka_unit_test(test_override_survives_reload),
+		cmocka_unit_test(test_override_dropped_when_source_agrees),
+		cmocka_unit_test(test_override_goes_with_instance),
+		cmocka_unit_test(test_restore_waits_for_id),
+		cmocka_unit_test(test_api_source_precedence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

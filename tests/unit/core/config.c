@@ -673,6 +673,113 @@ test_same_endpoint(void **state)
 	}
 }
 
+
+static void
+test_admin_token_file(void **state)
+{
+	struct pg_config *cfg = parse_ok("{}");
+
+	assert_null(cfg->admin_token_file);
+	pg_config_free(cfg);
+	cfg = parse_ok("{\"admin\": {\"token_file\": \"/etc/poolgate/admin.token\"}}");
+	assert_string_equal(cfg->admin_token_file, "/etc/poolgate/admin.token");
+	pg_config_free(cfg);
+}
+
+static int
+instance_parse(const char *json, struct inst_conf *ic, char *field, char *err)
+{
+	return pg_instance_parse(json, strlen(json), ic, field, 64, err, 256);
+}
+
+/* One instance object, by the config's own rules; the field of an error comes apart. */
+static void
+test_instance_parse(void **state)
+{
+	struct inst_conf ic;
+	char field[64], err[256];
+
+	assert_int_equal(instance_parse("{\"id\": \"n1\", \"address\": \"10.0.0.5\", "
+	    "\"capacity\": 3, \"labels\": {\"zone\": \"c\"}}", &ic, field, err), 0);
+	assert_string_equal(ic.id, "n1");
+	assert_int_equal(ic.capacity, 3);
+	assert_int_equal(ic.ssh_port, 22);
+	assert_int_equal(ic.nlabels, 1);
+	inst_conf_clear(&ic);
+	assert_int_equal(instance_parse("{\"id\": \"n1\", \"address\": \"10.0.0.5\", "
+	    "\"ssh_port\": 0}", &ic, field, err), PG_EPARSE);
+	assert_string_equal(field, "ssh_port");
+	assert_string_equal(err, "ssh_port: expected an integer in 1..65535");
+	assert_int_equal(instance_parse("{\"id\": \"n1\", \"address\": \"10.0.0.5\", "
+	    "\"labels\": {\"zone\": 1}}", &ic, field, err), PG_EPARSE);
+	assert_string_equal(field, "labels.zone");
+	assert_int_equal(instance_parse("{\"address\": \"10.0.0.5\"}", &ic, field, err),
+	    PG_EPARSE);
+	assert_string_equal(field, "id");
+	assert_string_equal(err, "id: required");
+	assert_int_equal(instance_parse("[]", &ic, field, err), PG_EPARSE);
+	assert_string_equal(field, "");
+	assert_int_equal(instance_parse("{\"id\": \"n1\", \"address\": \"10.0.0.5\"} {}", &ic,
+	    field, err), PG_EPARSE);
+	assert_int_equal(instance_parse("", &ic, field, err), PG_EPARSE);
+}
+
+static int
+state_parse(const char *json, struct admin_override **ov, size_t *nov, struct inst_conf **in,
+    size_t *nin, char *err)
+{
+	return pg_admin_state_parse(json, strlen(json), ov, nov, in, nin, err, 256);
+}
+
+static void
+test_admin_state_parse(void **state)
+{
+	struct admin_override *ov = NULL;
+	struct inst_conf *in = NULL;
+	size_t nov = 0, nin = 0;
+	char err[256];
+
+	assert_int_equal(state_parse("{\"version\": 1, \"overrides\": [{\"id\": \"a\", "
+	    "\"admin_state\": \"draining\", \"base\": \"active\"}], \"instances\": [{\"id\": "
+	    "\"n1\", \"address\": \"10.0.0.5\"}]}", &ov, &nov, &in, &nin, err), 0);
+	assert_int_equal(nov, 1);
+	assert_string_equal(ov[0].id, "a");
+	assert_int_equal(ov[0].admin, INST_DRAINING);
+	assert_int_equal(ov[0].base, INST_ACTIVE);
+	assert_int_equal(nin, 1);
+	assert_string_equal(in[0].id, "n1");
+	pg_admin_overrides_free(ov, nov);
+	inst_conf_free_array(in, nin);
+	assert_int_equal(state_parse("{\"version\": 1}", &ov, &nov, &in, &nin, err), 0);
+	assert_int_equal(nov + nin, 0);
+
+	assert_int_equal(state_parse("{}", &ov, &nov, &in, &nin, err), PG_EPARSE);
+	assert_string_equal(err, "version: required (1)");
+	assert_int_equal(state_parse("{\"version\": 2}", &ov, &nov, &in, &nin, err), PG_EPARSE);
+	assert_int_equal(state_parse("{\"version\": 1, \"overrides\": [{\"id\": \"a\", "
+	    "\"admin_state\": \"sideways\", \"base\": \"active\"}]}", &ov, &nov, &in, &nin, err),
+	    PG_EPARSE);
+	assert_true(strncmp(err, "overrides[0].admin_state: expected one of", 41) == 0);
+	assert_int_equal(state_parse("{\"version\": 1, \"overrides\": [{\"id\": \"a\", "
+	    "\"admin_state\": \"maint\"}]}", &ov, &nov, &in, &nin, err), PG_EPARSE);
+	assert_string_equal(err, "overrides[0].base: required");
+	assert_int_equal(state_parse("{\"version\": 1, \"overrides\": [{\"id\": \"a b\", "
+	    "\"admin_state\": \"maint\", \"base\": \"active\"}]}", &ov, &nov, &in, &nin, err),
+	    PG_EPARSE);
+	assert_true(strncmp(err, "overrides[0].id: expected 1..63", 31) == 0);
+	assert_int_equal(state_parse("{\"version\": 1, \"overrides\": [{\"id\": \"a\", "
+	    "\"admin_state\": \"maint\", \"base\": \"active\"}, {\"id\": \"a\", "
+	    "\"admin_state\": \"maint\", \"base\": \"active\"}]}", &ov, &nov, &in, &nin, err),
+	    PG_EPARSE);
+	assert_string_equal(err, "overrides[1].id: duplicate id \"a\"");
+	assert_int_equal(state_parse("{\"version\": 1, \"instances\": [{\"id\": \"n1\"}]}", &ov,
+	    &nov, &in, &nin, err), PG_EPARSE);
+	assert_string_equal(err, "instances[0].address: required");
+	assert_int_equal(state_parse("{\"version\": 1, \"extra\": 1}", &ov, &nov, &in, &nin, err),
+	    PG_EPARSE);
+	assert_string_equal(err, "extra: unknown key");
+}
+
 int
 main(void)
 {
@@ -694,6 +801,9 @@ main(void)
 		cmocka_unit_test(test_conf_copy),
 		cmocka_unit_test(test_conf_copy_minimal),
 		cmocka_unit_test(test_same_endpoint),
+		cmocka_unit_test(test_admin_token_file),
+		cmocka_unit_test(test_instance_parse),
+		cmocka_unit_test(test_admin_state_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

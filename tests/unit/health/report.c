@@ -20,6 +20,7 @@
 
 #include "backends/pins.h"
 #include "core/err.h"
+#include "health/admin.h"
 #include "health/ops.h"
 
 /* Labels that need escaping in the exposition format: a quote, a backslash, a newline. */
@@ -650,6 +651,45 @@ test_parser_rejects(void **state)
 	assert_true(s.value == -1500);
 }
 
+/* An operator's override shows per instance, in admin.overrides and in /metrics. */
+static void
+test_status_admin_override(void **state)
+{
+	struct fixture *f = *state;
+	const cJSON *a, *ov, *acts;
+	cJSON *root;
+	char *text;
+
+	assert_int_equal(reg_set_admin(f->reg, "alpha", INST_DRAINING, "drained by an operator"), 0);
+	root = render_status(f);
+	a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "instances"), 0);
+	assert_string_equal(str(a, "state"), "draining");
+	assert_string_equal(str(a, "admin_override"), "draining");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "instances"), 1),
+	    "admin_override")));
+	a = cJSON_GetObjectItemCaseSensitive(root, "admin");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a, "actions_enabled")));
+	ov = cJSON_GetObjectItemCaseSensitive(a, "overrides");
+	assert_int_equal(cJSON_GetArraySize(ov), 1);
+	assert_string_equal(str(cJSON_GetArrayItem(ov, 0), "id"), "alpha");
+	assert_string_equal(str(cJSON_GetArrayItem(ov, 0), "base"), "active");
+	acts = cJSON_GetObjectItemCaseSensitive(a, "actions");
+	assert_int_equal(cJSON_GetArraySize(acts), ADMIN_NACTIONS);
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(acts,
+	    "drain"), "denied"));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(a, "reload"), "last")));
+	cJSON_Delete(root);
+	text = render_metrics(f);
+	assert_non_null(strstr(text,
+	    "\npoolgate_admin_override{instance=\"alpha\",admin_state=\"draining\"} 1\n"));
+	assert_non_null(strstr(text,
+	    "\npoolgate_admin_actions_total{action=\"move\",result=\"rejected\"} 0\n"));
+	assert_non_null(strstr(text, "\npoolgate_admin_actions_enabled 0\n"));
+	free(text);
+}
+
 static void
 test_promtool(void **state)
 {
@@ -682,6 +722,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_status_not_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_admin_and_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_pins_and_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_admin_override, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_too_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_values, setup, teardown),
