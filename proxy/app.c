@@ -543,6 +543,7 @@ app_run(const char *config_path)
 		LOG_ERR("main", "cannot start: admin.token_file %s", err);
 		prober_stop(a.prober);
 		a.prober = NULL;
+		stop_pins(&a);	/* the sweep timer and the store's handles must close too */
 		code = r == PG_ENOMEM ? PG_EXIT_RUNTIME : PG_EXIT_CONFIG;
 		goto drain;
 	}

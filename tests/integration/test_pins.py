@@ -26,6 +26,7 @@ import pytest
 import pool as P
 from conftest import SLACK
 from test_ssh_front import landed_on, run_ssh, setup_env, ssh_args, untrust  # noqa: F401
+from test_admin_api import ctl_ok, enable_admin
 
 ALICE, BOB = "pgtest-alice", "pgtest-bob"
 
@@ -204,7 +205,7 @@ def held_session(e, user, seconds=120):
         p.wait(10)
 
 
-def set_admin_state(e, id, state):
+def set_config_admin_state(e, id, state):
     g = e.g
     for inst in g.cfg["instances"]:
         if inst["id"] == id:
@@ -215,9 +216,21 @@ def set_admin_state(e, id, state):
     g.wait_log(lambda l: "in force" in l, 10, mark, "reload")
 
 
-def test_drain(pool, make_poolgate, tmp_path, untrust):
+@pytest.mark.parametrize("how", ["config", "poolgatectl"])
+def test_drain(pool, make_poolgate, tmp_path, untrust, how):
+    """Drain by the instance's admin_state in the config (SIGHUP) or by the operator's
+    `poolgatectl drain` (the admin API); the same rules either way."""
     e = setup_env(pool, make_poolgate, tmp_path)
     g = e.g
+    if how == "poolgatectl":
+        enable_admin(g, tmp_path)
+
+    def set_admin_state(e, id, state):
+        if how == "config":
+            set_config_admin_state(e, id, state)
+        else:
+            ctl_ok(g, {"draining": "drain", "active": "undrain"}[state], id)
+
     with held_session(e, ALICE):
         a = g.user_instance(ALICE)
         b = next(i.id for i in e.pool if i.id != a)
@@ -253,7 +266,7 @@ def test_maint_moves_pinned_users(pool, make_poolgate, tmp_path, untrust):
     g = e.g
     a = id_of(e, landed_on(e, ALICE))
     b = next(i.id for i in e.pool if i.id != a)
-    set_admin_state(e, a, "maint")
+    set_config_admin_state(e, a, "maint")
     mark = g.log_mark()
     assert landed_on(e, ALICE) == ip_of(e, b)
     assert "(was %s: maint)" % a in g.log_since(mark)
