@@ -238,6 +238,8 @@ uconn_pause(struct uconn *uc, int pause)
 static void
 became_open(struct uconn *uc)
 {
+	int flushed = 0;
+
 	uv_timer_stop(&uc->timer);
 	uc->state = UCS_OPEN;
 	if (uc->held.len > 0) {
@@ -247,8 +249,15 @@ became_open(struct uconn *uc)
 			uc_fail(uc, UC_ERROR, "write: %s", pg_strerror(r));
 			return;
 		}
+		flushed = 1;
 	}
 	emit(uc, UC_OPEN);
+	/*
+	 * The held bytes counted as queued (uconn_queued()), and may have paused the writer. If the
+	 * socket took them at once no write callback will say they left: say it here.
+	 */
+	if (flushed && uc->state == UCS_OPEN && uc->queued < UC_LOW_WATER)
+		emit(uc, UC_DRAINED);
 }
 
 static void

@@ -12,6 +12,7 @@ Runs under Debian's /usr/bin/python3 (stdlib only).
 """
 
 import http.client
+import hashlib
 import json
 import os
 import shutil
@@ -1020,6 +1021,31 @@ class RecordingHTTPServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_PUT(self):
+                # A body with a Content-Length, read whole; the answer names its size and
+                # SHA-256, so a test can see every byte arrived.
+                n = int(self.headers.get("Content-Length", "0"))
+                h, left = hashlib.sha256(), n
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    left -= len(chunk)
+                outer.requests.append((self.command, self.path, dict(self.headers.items()),
+                                       self.request_version))
+                body = ("%d %s\n" % (n - left, h.hexdigest())).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                if "close" in self.path:
+                    # One exchange per connection: the proxy must connect anew for the next.
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PUT
 
             def log_message(self, *a):
                 pass

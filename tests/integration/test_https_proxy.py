@@ -2,6 +2,8 @@
 keep-alive, Expect: 100-continue, and the pages browsers get when no instance can answer
 (503 none up, 502 refused, 504 silent), none of which may name an internal address."""
 
+import hashlib
+import os
 import re
 import socket
 import time
@@ -79,6 +81,22 @@ def test_forwarded_headers_and_hop_by_hop(recorder_instance, certs):
     for hop in ("x-secret", "keep-alive", "proxy-connection", "te"):
         assert hop not in h, (hop, h)
     assert "x-secret" not in h.get("connection", "").lower(), h
+
+
+def test_large_body_before_the_instance_connection_opens(recorder_instance, certs):
+    """8 MiB bodies on one keep-alive browser connection, each to a new connection to the
+    instance (it closes after every answer). Once the first uploads have grown the socket
+    buffers, most of a body arrives while poolgate still connects: it is held and reading from
+    the browser pauses. The held bytes may then leave in one write, with no write callback to
+    say so; reading must resume even then."""
+    g, rec = recorder_instance
+    data = os.urandom(8 << 20)
+    want = "%d %s\n" % (len(data), hashlib.sha256(data).hexdigest())
+    b = P.HubBrowser(g.base_url, ca=certs.ca, timeout=20)
+    for i in range(6):
+        r = b.put("/hub/upload-close-%d" % i, data=data,
+                  headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 200 and r.text == want, (i, whole(r)[:500])
 
 
 def test_pipelined_requests_answered_in_order(pool, make_https_poolgate, certs):
