@@ -169,3 +169,13 @@ pg_cidr_match(const struct pg_cidr *c, const struct sockaddr *sa)
 	}
 	return 1;
 }
+
+int
+pg_cidr_list_match(const struct pg_cidr *list, size_t n, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (pg_cidr_match(&list[i], sa))
+			return 1;
+	}
+	return 0;
+}

@@ -2,6 +2,7 @@
 #ifndef PG_CORE_ADDR_H
 #define PG_CORE_ADDR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -31,5 +32,8 @@ int pg_cidr_parse(const char *s, struct pg_cidr *out);
 
 /* 1 if sa's address lies in c; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as IPv4. */
 int pg_cidr_match(const struct pg_cidr *c, const struct sockaddr *sa);
+
+/* 1 if sa lies in any of list[0..n). */
+int pg_cidr_list_match(const struct pg_cidr *list, size_t n, const struct sockaddr *sa);
 
 #endif

@@ -30,6 +30,21 @@ enum {
 
 #define UNIQUE_ID_MAX 128	/* 2.2.5 */
 
+const char *
+proxyproto_result_name(enum proxyproto_result r)
+{
+	static const char *const names[PPR_N] = { "v1", "v2", "local", "invalid", "timeout",
+		"untrusted" };
+
+	return (unsigned)r < PPR_N ? names[r] : "?";
+}
+
+enum proxyproto_result
+proxyproto_result_of(const struct proxyproto_hdr *h)
+{
+	return h->local ? PPR_LOCAL : h->version == 1 ? PPR_V1 : PPR_V2;
+}
+
 uint32_t
 proxyproto_crc32c(const uint8_t *p, size_t n)
 {

@@ -63,6 +63,23 @@ int proxyproto_looks_like(const uint8_t *p, size_t n);
 /* CRC32c (Castagnoli, RFC 4960 appendix B) of p[0..n), as PP2_TYPE_CRC32C carries it. */
 uint32_t proxyproto_crc32c(const uint8_t *p, size_t n);
 
+/* How the headers a listener expected went, for /metrics. */
+enum proxyproto_result {
+	PPR_V1,			/* v1 with the client's address */
+	PPR_V2,			/* v2 with the client's address */
+	PPR_LOCAL,		/* v2 LOCAL, v1 UNKNOWN or a family not routed: the peer's own address */
+	PPR_INVALID,		/* not a valid header (or too long): closed */
+	PPR_TIMEOUT,		/* not whole within the timeout: closed */
+	PPR_UNTRUSTED,		/* a header from a source not trusted to send one: closed */
+	PPR_N
+};
+
+/* "v1", "v2", "local", "invalid", "timeout", "untrusted". */
+const char *proxyproto_result_name(enum proxyproto_result r);
+
+/* The result a parsed header counts as. */
+enum proxyproto_result proxyproto_result_of(const struct proxyproto_hdr *h);
+
 /*
  * A connection's header as it arrives: bytes collect here (bounded by PROXYPROTO_MAX) until
  * proxyproto_parse() is decisive. Embed it or allocate it; no free needed.

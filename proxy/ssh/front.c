@@ -136,6 +136,8 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
 	f->max_connections = cfg->ssh.max_connections;
+	if (sshl_configure(&f->lim, cfg) != 0)
+		return PG_ENOMEM;
 	if (f->authorized_keys == NULL && f->nuser_cas == 0)
 		LOG_WARN(LOGP, "neither ssh.front_auth.authorized_keys nor trusted_user_ca_keys is set: "
 		    "nobody can log in");
@@ -224,6 +226,7 @@ front_free(struct ssh_front *f)
 	sshkey_free(f->ca);
 	sshkey_free(f->upstream_key);
 	free_cas(f->user_cas, f->nuser_cas);
+	sshl_front_free(&f->lim);
 	pg_buf_free(&f->kh_text);
 	pg_buf_free(&f->tofu_text);
 	free(f->authorized_keys);
@@ -434,5 +437,5 @@ ssh_front_render_metrics(const struct ssh_front *f, struct pg_buf *out)
 	    "Sessions that failed at the instance: unreachable, silent, login refused, host key "
 	    "refused.");
 	SAMPLE("poolgate_ssh_upstream_errors_total %llu\n", (unsigned long long)st->upstream_errors);
-	return 0;
+	return sshl_render_metrics(&f->lim, uv_now(f->loop), out);
 }

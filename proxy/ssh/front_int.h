@@ -3,6 +3,7 @@
 #define PG_PROXY_SSH_FRONT_INT_H
 
 #include "proxy/ssh/front.h"
+#include "proxy/ssh/limits.h"
 #include "certs/sshkey.h"
 #include "certs/usercert.h"
 
@@ -44,6 +45,7 @@ struct ssh_front {
 	struct sshkey **user_cas;	/* ssh.front_auth.trusted_user_ca_keys, loaded */
 	size_t nuser_cas;
 	uint32_t max_auth_tries, login_grace_ms, connect_timeout_ms, max_connections;
+	struct sshl_front lim;		/* ssh.limits, proxy_protocol: per-source state and counts */
 	struct sconn *conns;
 	size_t nconns;
 	uint64_t next_id;
