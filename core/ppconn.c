@@ -69,8 +69,12 @@ ppc_feed(struct ppc_conn *c, struct ppc_policy *p, const uint8_t *data, size_t n
 	pg_addr_format((const struct sockaddr *)peer, from);
 	if (r < 0) {
 		p->results[PPR_INVALID]++;
-		LOG_NOTICE(log_prefix, "PROXY protocol: trusted source %s sent no valid header: %s; "
-		    "closing", from, why != NULL ? why : pg_strerror(r));
+		if (!proxyproto_looks_like(c->reader->buf, c->reader->len))
+			LOG_NOTICE(log_prefix, "PROXY protocol: trusted source %s sent no header (a "
+			    "source in proxy_protocol.trusted must); closing", from);
+		else
+			LOG_NOTICE(log_prefix, "PROXY protocol: trusted source %s sent no valid "
+			    "header: %s; closing", from, why != NULL ? why : pg_strerror(r));
 		return r;
 	}
 	res = proxyproto_result_of(&h);

@@ -351,8 +351,8 @@ rl_failure(struct rl_table *t, const struct sockaddr *sa, uint64_t now, uint32_t
 	touch(t, e);
 	decay(t, e, now);
 	e->score += 1;
-	/* A score of 4.99 is four failures' worth: the fifth has not happened yet. */
-	n = e->score >= UINT32_MAX ? UINT32_MAX : (uint32_t)(e->score + 1e-9);
+	/* Failures remembered: each weighs less as it ages, and counts while it weighs 1/2 or more. */
+	n = e->score >= UINT32_MAX ? UINT32_MAX : (uint32_t)(e->score + 0.5);
 	if (c->delay_ms != 0 && n > c->free_failures) {
 		uint32_t shift = n - c->free_failures - 1;
 

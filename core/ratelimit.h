@@ -10,7 +10,7 @@
  *   `full` or more none, in between a connection is refused with a probability growing linearly
  *   from rate% at `start` to 100% at `full` (random early drop).
  * - Failures (failed authentication attempts) per source: a score that grows by one per failure
- *   and halves every `half_life_ms`. Past `free_failures`, each failure is answered after a delay
+ *   and halves every `half_life_ms` (rounded, it is the number of failures remembered). Past `free_failures`, each failure is answered after a delay
  *   that doubles per failure from `delay_ms` up to `max_delay_ms`; at `block_after` the source is
  *   refused new connections for `block_ms`. Failures of a connection that then authenticates are
  *   forgiven (a user's agent offering several keys is not an attack).
