@@ -20,7 +20,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pg_slice rest[2];
 	const char *why, *whyp;
 	int rc = proxyproto_parse(data, size, &h, &why), rp = 0;
-	size_t i, cut = size / 2;
+	size_t i, cut = size / 2, fed;
 
 	if (rc != 0 && rc != 1 && rc != PG_EPARSE && rc != PG_ETOOBIG)
 		__builtin_trap();
@@ -39,11 +39,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)proxyproto_looks_like(data, size);
 
 	memset(&r, 0, sizeof(r));
+	fed = cut;
 	rp = proxyproto_reader_feed(&r, data, cut, &hp, rest, &whyp);
-	if (rp == 0)
+	if (rp == 0) {
+		fed = size;
 		rp = proxyproto_reader_feed(&r, data + cut, size - cut, &hp, rest, &whyp);
+	}
 	if (rp == 1) {
-		if (rc != 1 || hp.len != h.len || rest[0].len + rest[1].len != size - h.len)
+		/* The rest is what was fed after the header, nothing more, nothing less. */
+		if (rc != 1 || hp.len != h.len || rest[0].len + rest[1].len != fed - h.len)
 			__builtin_trap();
 		if (memcmp(rest[0].p, data + h.len, rest[0].len) != 0 ||
 		    memcmp(rest[1].p, data + h.len + rest[0].len, rest[1].len) != 0)
