@@ -158,45 +158,55 @@ slice_is(struct pg_slice s, const char *lit)
 	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
 }
 
+/* One v1 address of family into ss (its port comes later). */
+static int
+v1_addr(int family, struct pg_slice f, struct sockaddr_storage *ss)
+{
+	if (family == AF_INET) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		return v1_ipv4((const char *)f.p, f.len, &((struct sockaddr_in *)ss)->sin_addr);
+	}
+	((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+	return v1_ipv6((const char *)f.p, f.len, &((struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static void
+set_port(struct sockaddr_storage *ss, unsigned long port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
 /* The line without its CRLF. */
 static int
 v1_line(const char *line, size_t len, struct proxyproto_hdr *out, const char **why)
 {
 	struct pg_slice f[6];
 	unsigned long sport, dport;
-	int n;
+	int family;
 
 	/* "PROXY UNKNOWN" and whatever follows it up to the CRLF, which is ignored. */
 	if (len >= 13 && memcmp(line, "PROXY UNKNOWN", 13) == 0 && (len == 13 || line[13] == ' ')) {
 		out->local = 1;
 		return 1;
 	}
-	if ((n = fields(line, len, f, 6)) != 6) {
+	/* "PROXY" SP ("TCP4" | "TCP6") SP src SP dst SP sport SP dport */
+	if (fields(line, len, f, 6) != 6) {
 		*why = "v1: expected PROXY, a protocol, two addresses and two ports, single spaces";
 		return PG_EPARSE;
 	}
-	if (slice_is(f[1], "TCP4")) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&out->src;
-		struct sockaddr_in *d = (struct sockaddr_in *)&out->dst;
-
-		s->sin_family = d->sin_family = AF_INET;
-		if (v1_ipv4((const char *)f[2].p, f[2].len, &s->sin_addr) != 0 ||
-		    v1_ipv4((const char *)f[3].p, f[3].len, &d->sin_addr) != 0) {
-			*why = "v1: invalid IPv4 address";
-			return PG_EPARSE;
-		}
-	} else if (slice_is(f[1], "TCP6")) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&out->src;
-		struct sockaddr_in6 *d = (struct sockaddr_in6 *)&out->dst;
-
-		s->sin6_family = d->sin6_family = AF_INET6;
-		if (v1_ipv6((const char *)f[2].p, f[2].len, &s->sin6_addr) != 0 ||
-		    v1_ipv6((const char *)f[3].p, f[3].len, &d->sin6_addr) != 0) {
-			*why = "v1: invalid IPv6 address";
-			return PG_EPARSE;
-		}
-	} else {
+	if (slice_is(f[1], "TCP4"))
+		family = AF_INET;
+	else if (slice_is(f[1], "TCP6"))
+		family = AF_INET6;
+	else {
 		*why = "v1: protocol is not TCP4, TCP6 or UNKNOWN";
+		return PG_EPARSE;
+	}
+	if (v1_addr(family, f[2], &out->src) != 0 || v1_addr(family, f[3], &out->dst) != 0) {
+		*why = family == AF_INET ? "v1: invalid IPv4 address" : "v1: invalid IPv6 address";
 		return PG_EPARSE;
 	}
 	if (dec((const char *)f[4].p, f[4].len, 5, 65535, &sport) != 0 ||
@@ -204,13 +214,8 @@ v1_line(const char *line, size_t len, struct proxyproto_hdr *out, const char **w
 		*why = "v1: invalid port";
 		return PG_EPARSE;
 	}
-	if (out->src.ss_family == AF_INET) {
-		((struct sockaddr_in *)&out->src)->sin_port = htons((uint16_t)sport);
-		((struct sockaddr_in *)&out->dst)->sin_port = htons((uint16_t)dport);
-	} else {
-		((struct sockaddr_in6 *)&out->src)->sin6_port = htons((uint16_t)sport);
-		((struct sockaddr_in6 *)&out->dst)->sin6_port = htons((uint16_t)dport);
-	}
+	set_port(&out->src, sport);
+	set_port(&out->dst, dport);
 	return 1;
 }
 
@@ -325,11 +330,30 @@ tlvs(const uint8_t *p, size_t off, size_t end, int top, struct proxyproto_hdr *o
 	return 0;
 }
 
+/* An address and its port, in network order, from the v2 address block. */
+static void
+v2_addr(struct sockaddr_storage *ss, int inet4, const uint8_t *addr, const uint8_t *port)
+{
+	if (inet4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, addr, 4);
+		memcpy(&sin->sin_port, port, 2);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, addr, 16);
+		memcpy(&sin6->sin6_port, port, 2);
+	}
+}
+
 static int
 parse_v2(const uint8_t *p, size_t n, struct proxyproto_hdr *out, const char **why)
 {
 	uint8_t cmd, family, proto;
-	size_t total, alen, need = 0;
+	size_t total, alen, a, need = 0;
 
 	if (memcmp(p, v2sig, n < 12 ? n : 12) != 0) {
 		*why = "not a PROXY protocol header";
@@ -383,27 +407,13 @@ parse_v2(const uint8_t *p, size_t n, struct proxyproto_hdr *out, const char **wh
 		out->local = 1;		/* valid, but nothing poolgate can route by */
 		return 1;
 	}
-	if (family == PP2_AF_INET) {
-		/* uint32 src_addr, uint32 dst_addr, uint16 src_port, uint16 dst_port */
-		struct sockaddr_in *s = (struct sockaddr_in *)&out->src;
-		struct sockaddr_in *d = (struct sockaddr_in *)&out->dst;
-
-		s->sin_family = d->sin_family = AF_INET;
-		memcpy(&s->sin_addr, p + 16, 4);
-		memcpy(&d->sin_addr, p + 20, 4);
-		memcpy(&s->sin_port, p + 24, 2);
-		memcpy(&d->sin_port, p + 26, 2);
-	} else {
-		/* uint8 src_addr[16], uint8 dst_addr[16], uint16 src_port, uint16 dst_port */
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&out->src;
-		struct sockaddr_in6 *d = (struct sockaddr_in6 *)&out->dst;
-
-		s->sin6_family = d->sin6_family = AF_INET6;
-		memcpy(&s->sin6_addr, p + 16, 16);
-		memcpy(&d->sin6_addr, p + 32, 16);
-		memcpy(&s->sin6_port, p + 48, 2);
-		memcpy(&d->sin6_port, p + 50, 2);
-	}
+	/*
+	 * AF_INET:  uint32 src_addr, uint32 dst_addr, uint16 src_port, uint16 dst_port
+	 * AF_INET6: uint8 src_addr[16], uint8 dst_addr[16], uint16 src_port, uint16 dst_port
+	 */
+	a = family == PP2_AF_INET ? 4 : 16;
+	v2_addr(&out->src, family == PP2_AF_INET, p + 16, p + 16 + 2 * a);
+	v2_addr(&out->dst, family == PP2_AF_INET, p + 16 + a, p + 18 + 2 * a);
 	return 1;
 }
 

@@ -280,6 +280,14 @@ rl_set_conf(struct rl_table *t, const struct rl_conf *conf)
 	return 0;
 }
 
+int
+rl_configure(struct rl_table **t, const struct rl_conf *conf)
+{
+	if (*t != NULL)
+		return rl_set_conf(*t, conf);
+	return (*t = rl_new(conf, 0)) != NULL ? 0 : PG_ENOMEM;
+}
+
 enum rl_verdict
 rl_admit(struct rl_table *t, const struct sockaddr *sa, uint64_t now)
 {

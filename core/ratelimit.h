@@ -72,6 +72,9 @@ struct rl_table;
 struct rl_table *rl_new(const struct rl_conf *conf, uint64_t seed);
 void rl_free(struct rl_table *t);	/* accepts NULL */
 
+/* Makes *t with conf (seed 0) if it is NULL, else gives it conf (rl_set_conf). 0 or PG_ENOMEM. */
+int rl_configure(struct rl_table **t, const struct rl_conf *conf);
+
 /*
  * Takes new settings (a reload). Entries, counts and blocks stay; ipv6_prefix keeps its first
  * value (it makes the keys of connections counted now). 0 or PG_ENOMEM (nothing changed).

@@ -11,9 +11,8 @@ hlim_configure(struct hlim_front *h, const struct pg_config *cfg)
 		.start = l->start, .rate = l->rate, .full = l->full, .per_source = l->per_source,
 		.half_life_ms = 1000 };
 
-	if (h->table == NULL ? (h->table = rl_new(&rc, 0)) == NULL : rl_set_conf(h->table, &rc) != 0)
-		return PG_ENOMEM;
-	if (ppc_policy_set(&h->pp_https, pp->https, pp->trusted, pp->ntrusted, pp->timeout_ms) != 0 ||
+	if (rl_configure(&h->table, &rc) != 0 ||
+	    ppc_policy_set(&h->pp_https, pp->https, pp->trusted, pp->ntrusted, pp->timeout_ms) != 0 ||
 	    ppc_policy_set(&h->pp_http, pp->http, pp->trusted, pp->ntrusted, pp->timeout_ms) != 0)
 		return PG_ENOMEM;
 	h->conf = *l;

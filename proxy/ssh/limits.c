@@ -23,10 +23,8 @@ sshl_configure(struct sshl_front *lf, const struct pg_config *cfg)
 	const struct proxy_protocol_conf *pp = &cfg->proxy_protocol;
 	struct rl_conf rc = table_conf(&cfg->ssh.limits);
 
-	if (lf->table == NULL ? (lf->table = rl_new(&rc, 0)) == NULL :
-	    rl_set_conf(lf->table, &rc) != 0)
-		return PG_ENOMEM;
-	if (ppc_policy_set(&lf->pp, pp->ssh, pp->trusted, pp->ntrusted, pp->timeout_ms) != 0)
+	if (rl_configure(&lf->table, &rc) != 0 ||
+	    ppc_policy_set(&lf->pp, pp->ssh, pp->trusted, pp->ntrusted, pp->timeout_ms) != 0)
 		return PG_ENOMEM;
 	lf->conf = cfg->ssh.limits;
 	lf->login_grace_ms = cfg->ssh.login_grace_ms;
