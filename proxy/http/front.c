@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "core/uvwrite.h"
 #include "proxy/http/head.h"
-#include "proxy/http/limits.h"
+#include "proxy/http/hlimits.h"
 #include "proxy/http/pages.h"
 #include "proxy/http/route.h"
 #include "proxy/http/upstream.h"

@@ -3,7 +3,7 @@
 #define PG_PROXY_SSH_FRONT_INT_H
 
 #include "proxy/ssh/front.h"
-#include "proxy/ssh/limits.h"
+#include "proxy/ssh/sshlimits.h"
 #include "certs/sshkey.h"
 #include "certs/usercert.h"
 

@@ -14,7 +14,7 @@
 #include "proxy/ssh/front_int.h"
 #include "proxy/ssh/audit.h"
 #include "proxy/ssh/auth.h"
-#include "proxy/ssh/limits.h"
+#include "proxy/ssh/sshlimits.h"
 #include "proxy/ssh/transport.h"
 #include "backends/placement.h"
 #include "certs/authkeys.h"

@@ -11,10 +11,13 @@
  * after a delay that doubles per failure, and past block_after the source is refused for a while.
  * Everything refused or timed out is counted for /metrics and logged with the connection prefix.
  *
+ * (Not "limits.h": meson puts this folder on the include path, and the name would shadow the
+ * system's <limits.h> for every file here.)
+ *
  * Return convention: 0 or a negative PG_E* code where an int is returned, unless said otherwise.
  */
-#ifndef PG_PROXY_SSH_LIMITS_H
-#define PG_PROXY_SSH_LIMITS_H
+#ifndef PG_PROXY_SSH_SSHLIMITS_H
+#define PG_PROXY_SSH_SSHLIMITS_H
 
 #include <stdint.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include "proxy/http/limits.h"
+#include "proxy/http/hlimits.h"
 #include "core/err.h"
 #include "core/log.h"
 

@@ -1,4 +1,4 @@
-#include "proxy/ssh/limits.h"
+#include "proxy/ssh/sshlimits.h"
 #include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"

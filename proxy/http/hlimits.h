@@ -8,9 +8,12 @@
  * A browser opens several connections and many users may share one NAT address, so only
  * connections still in their TLS handshake count; once it is done a connection is the
  * existing http.max_connections' business.
+ *
+ * (Not "limits.h": meson puts this folder on the include path, and the name would shadow the
+ * system's <limits.h> for every file here.)
  */
-#ifndef PG_PROXY_HTTP_LIMITS_H
-#define PG_PROXY_HTTP_LIMITS_H
+#ifndef PG_PROXY_HTTP_HLIMITS_H
+#define PG_PROXY_HTTP_HLIMITS_H
 
 #include <stdint.h>
 
