@@ -54,6 +54,13 @@ def audits(g):
     return out
 
 
+def all_audits(g):
+    """The audit lines once there is one for every connection accepted (they are written as
+    each connection's memory goes)."""
+    return P.poll(lambda: (lambda a: a if len(a) == metric(g, "poolgate_ssh_connections_total")
+                           else None)(audits(g)), 15, 0.2, "an audit line per connection")
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -140,6 +147,13 @@ def test_failed_logins_slowed_then_source_refused(pool, make_poolgate, tmp_path,
     assert metric(g, "poolgate_ssh_sources_blocked") == 1
     assert metric(g, "poolgate_ssh_auth_delays_total") >= 8
     assert metric(g, 'poolgate_ssh_limit{name="penalty_block_after"}') == 12
+    # One audit line per connection, each saying how it ended.
+    lines = all_audits(g)
+    bad = [a for a in lines if a["src"].startswith(BAD + ":")]
+    assert [a["reason"] for a in bad].count("source blocked after failed logins") == 1, bad
+    assert [a["reason"] for a in bad].count(
+        "source blocked after failed logins (ssh.limits.penalty)") == 39, bad
+    assert sum(a["failures"] for a in bad) == 12, bad
 
 
 def test_half_open_connections_dropped_at_ident_timeout(pool, make_poolgate, tmp_path,
@@ -185,6 +199,8 @@ def test_half_open_connections_dropped_at_ident_timeout(pool, make_poolgate, tmp
                            "(ssh.limits.ident_timeout_ms)" % timeout_ms) == 500
     assert metric(e.g, 'poolgate_ssh_timeouts_total{phase="ident"}') == 500
     assert metric(e.g, "poolgate_ssh_unauthenticated_connections") == 0
+    lines = all_audits(e.g)
+    assert [a["reason"] for a in lines].count("ident timeout") == 500
 
 
 def test_unauthenticated_per_source_and_in_total(pool, make_poolgate, tmp_path, untrust):
@@ -275,8 +291,7 @@ def test_audit_line_for_every_connection(pool, make_poolgate, tmp_path, untrust)
         extra.close()
     P.poll(lambda: metric(e.g, "poolgate_ssh_connections_open") == 0, 10, 0.1, "all closed")
     # One line per connection the front door accepted.
-    lines = P.poll(lambda: (lambda a: a if len(a) == metric(e.g, "poolgate_ssh_connections_total")
-                            else None)(audits(e.g)), 10, 0.1, "an audit line per connection")
+    lines = all_audits(e.g)
     assert len(lines) == 4, lines
     inst = e.g.user_instance("pgtest-alice")
     by_user = {a["user"]: a for a in lines}
