@@ -17,7 +17,7 @@ import pool as P
 import pprelay
 from conftest import SLACK
 from test_ssh_front import run_ssh, setup_env, untrust  # noqa: F401 (fixture)
-from test_ssh_limits import audits, metric, read_to_eof
+from test_ssh_limits import all_audits, audits, metric, read_to_eof
 
 LB, OTHER = "127.0.0.77", "127.0.0.78"
 RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pprelay.py")
@@ -31,8 +31,11 @@ def via_relay(e, kind, client="203.0.113.9:4242", bind=LB):
     return ["-o", "ProxyCommand=%s" % cmd]
 
 
-def audit_for(g, pred, what):
-    return P.poll(lambda: [a for a in audits(g) if pred(a)], 10, 0.1, what)
+def audit_for(g, pred, what, n=1):
+    """The audit lines pred selects, once there are n (each is written when its connection's
+    memory goes, a moment after the client has left)."""
+    return P.poll(lambda: (lambda a: a if len(a) >= n else None)(
+        [a for a in audits(g) if pred(a)]), 10, 0.1, what)
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def test_ssh_local_and_unknown_keep_the_peer(pp_env):
     for kind in ("v2-local", "v1-unknown"):
         r = run_ssh(e, "pgtest-alice", "echo ok", extra=via_relay(e, kind))
         assert (r.returncode, r.stdout) == (0, "ok\n"), (kind, r.stderr)
-    lines = audit_for(e.g, lambda a: a["user"] == "pgtest-alice", "audits")
+    lines = audit_for(e.g, lambda a: a["user"] == "pgtest-alice", "audits", 2)
     assert len(lines) == 2 and all(a["src"].startswith(LB + ":") for a in lines), lines
     assert all("via" not in a for a in lines), lines
     assert metric(e.g, 'poolgate_ssh_proxy_headers_total{result="local"}') == 2
@@ -120,7 +123,7 @@ def test_ssh_refusals_and_others_served(pp_env):
     assert metric(g, 'poolgate_ssh_proxy_headers_total{result="invalid"}') == 5
     assert metric(g, 'poolgate_ssh_proxy_headers_total{result="timeout"}') == 1
     # The refused connections have audit lines too, with the reason.
-    reasons = [a["reason"] for a in audits(g)]
+    reasons = [a["reason"] for a in all_audits(g)]
     assert reasons.count("invalid PROXY protocol header") == 5, reasons
     assert reasons.count("PROXY header from an untrusted source") == 1, reasons
     assert reasons.count("no PROXY protocol header in time") == 1, reasons
