@@ -188,7 +188,7 @@ def xff_of(rec, probe):
     raise AssertionError("no request %s recorded" % probe)
 
 
-def test_https_header_client_in_x_forwarded_for(pp_recorder, certs):
+def test_https_header_client_in_x_forwarded_for(pp_recorder, certs, promtool):
     g, rec = pp_recorder
     base = "https://127.0.0.1:%d" % g.https_port
     # curl's own v1 header (its real addresses) from the balancer.
@@ -218,6 +218,9 @@ def test_https_header_client_in_x_forwarded_for(pp_recorder, certs):
     assert metric(g, 'poolgate_http_proxy_headers_total{listener="https",result="v1"}') == 2
     assert metric(g, 'poolgate_http_proxy_headers_total{listener="https",result="v2"}') == 1
     assert metric(g, 'poolgate_http_proxy_headers_total{listener="http",result="v1"}') == 1
+    r = subprocess.run([promtool, "check", "metrics"], input=g.get("/metrics").text(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_https_refusals_and_others_served(pp_recorder, certs):
