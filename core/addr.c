@@ -82,3 +82,100 @@ pg_addr_format(const struct sockaddr *sa, char *buf)
 	}
 	return buf;
 }
+
+char *
+pg_addr_ip(const struct sockaddr *sa, char *buf)
+{
+	const void *a = sa->sa_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    inet_ntop(sa->sa_family, a, buf, PG_ADDRSTRLEN) == NULL)
+		snprintf(buf, PG_ADDRSTRLEN, "?");
+	return buf;
+}
+
+int
+pg_cidr_parse(const char *s, struct pg_cidr *out)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t iplen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	struct pg_cidr c;
+	unsigned long bits;
+	char *end;
+
+	memset(&c, 0, sizeof(c));
+	if (iplen == 0 || iplen >= sizeof(ip))
+		return PG_EPARSE;
+	memcpy(ip, s, iplen);
+	ip[iplen] = '\0';
+	if (inet_pton(AF_INET, ip, c.addr) == 1)
+		c.family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, c.addr) == 1)
+		c.family = AF_INET6;
+	else
+		return PG_EPARSE;
+	bits = c.family == AF_INET ? 32 : 128;
+	if (slash != NULL) {
+		unsigned long max = bits;
+
+		if (slash[1] < '0' || slash[1] > '9' || (slash[1] == '0' && slash[2] != '\0'))
+			return PG_EPARSE;
+		bits = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || bits > max)
+			return PG_EPARSE;
+	}
+	c.bits = (unsigned)bits;
+	/* Bits past the prefix must be zero: "10.0.0.1/8" is a typo, not a block. */
+	for (unsigned i = c.bits; i < (c.family == AF_INET ? 32u : 128u); i++) {
+		if (c.addr[i / 8] & (0x80 >> (i % 8)))
+			return PG_EPARSE;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+pg_cidr_match(const struct pg_cidr *c, const struct sockaddr *sa)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const uint8_t *a;
+	int family = sa->sa_family;
+
+	if (family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			family = AF_INET;
+			a += 12;
+		}
+	} else {
+		return 0;
+	}
+	if (family != c->family)
+		return 0;
+	for (unsigned i = 0; i < c->bits / 8; i++) {
+		if (a[i] != c->addr[i])
+			return 0;
+	}
+	if (c->bits % 8 != 0) {
+		uint8_t m = (uint8_t)(0xff << (8 - c->bits % 8));
+
+		if ((a[c->bits / 8] & m) != c->addr[c->bits / 8])
+			return 0;
+	}
+	return 1;
+}
+
+int
+pg_cidr_list_match(const struct pg_cidr *list, size_t n, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (pg_cidr_match(&list[i], sa))
+			return 1;
+	}
+	return 0;
+}

@@ -626,13 +626,140 @@ parse_tls(struct pctx *c, const cJSON *v, struct pg_config *cfg)
 	}
 }
 
+/* "start:rate:full" (OpenSSH's MaxStartups) or one number, meaning full:100:full. */
+static void
+get_startups(struct pctx *c, const cJSON *obj, const char *path, struct conn_limits_conf *l)
+{
+	char *s = NULL, kp[PATH_MAX_LEN];
+	unsigned long v[3] = { 0, 0, 0 };
+	size_t n = 0, start = 0, len;
+	int ok = 1;
+
+	get_string(c, obj, "max_startups", path, 0, &s);
+	if (s == NULL)
+		return;
+	len = strlen(s);
+	/* Up to three fields of 1..7 digits joined by ':'. */
+	for (size_t i = 0; i <= len && ok; i++) {
+		if (i < len && s[i] != ':') {
+			ok = s[i] >= '0' && s[i] <= '9';
+			continue;
+		}
+		if (n == 3 || i == start || i - start > 7) {
+			ok = 0;
+			break;
+		}
+		v[n++] = strtoul(s + start, NULL, 10);
+		start = i + 1;
+	}
+	if (ok && n == 1) {
+		v[2] = v[0];
+		v[1] = 100;
+		n = 3;
+	}
+	join(kp, path, "max_startups");
+	if (!ok || n != 3 || v[2] < 1 || v[2] > 1000000 || v[0] > v[2] || v[1] > 100)
+		fail(c, kp, "expected \"start:rate:full\" (start <= full <= 1000000, rate <= 100) "
+		    "or one number");
+	else
+		*l = (struct conn_limits_conf){ (uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2],
+			l->per_source, l->max_sources, l->ipv6_prefix };
+	free(s);
+}
+
+/* The keys ssh.limits and http.limits share. */
+static void
+get_conn_limits(struct pctx *c, const cJSON *v, const char *path, struct conn_limits_conf *l)
+{
+	get_startups(c, v, path, l);
+	get_uint(c, v, "per_source_startups", path, 0, 1000000, &l->per_source);
+	get_uint(c, v, "max_sources", path, 100, 10000000, &l->max_sources);
+	get_uint(c, v, "ipv6_prefix", path, 1, 128, &l->ipv6_prefix);
+}
+
+static void
+parse_http_limits(struct pctx *c, const cJSON *v, struct conn_limits_conf *l)
+{
+	static const char *const keys[] = { "max_startups", "per_source_startups", "max_sources",
+		"ipv6_prefix", NULL };
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "http.limits", keys);
+	get_conn_limits(c, v, "http.limits", l);
+}
+
+static void
+parse_ssh_limits(struct pctx *c, const cJSON *v, struct ssh_limits_conf *l)
+{
+	static const char *const keys[] = { "max_startups", "per_source_startups", "max_sources",
+		"ipv6_prefix", "ident_timeout_ms", "kex_timeout_ms", "penalty", NULL };
+	static const char *const pkeys[] = { "free_failures", "delay_ms", "max_delay_ms",
+		"half_life_ms", "block_after", "block_ms", NULL };
+	const cJSON *o;
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "ssh.limits", keys);
+	get_conn_limits(c, v, "ssh.limits", &l->conn);
+	get_uint(c, v, "ident_timeout_ms", "ssh.limits", 100, 600000, &l->ident_timeout_ms);
+	get_uint(c, v, "kex_timeout_ms", "ssh.limits", 100, 3600000, &l->kex_timeout_ms);
+	if ((o = get_object(c, v, "penalty", "ssh.limits")) != NULL) {
+		check_keys(c, o, "ssh.limits.penalty", pkeys);
+		get_uint(c, o, "free_failures", "ssh.limits.penalty", 0, 1000, &l->free_failures);
+		get_uint(c, o, "delay_ms", "ssh.limits.penalty", 0, 60000, &l->delay_ms);
+		get_uint(c, o, "max_delay_ms", "ssh.limits.penalty", 0, 600000, &l->max_delay_ms);
+		get_uint(c, o, "half_life_ms", "ssh.limits.penalty", 1000, 86400000, &l->half_life_ms);
+		get_uint(c, o, "block_after", "ssh.limits.penalty", 0, 100000, &l->block_after);
+		get_uint(c, o, "block_ms", "ssh.limits.penalty", 1000, 86400000, &l->block_ms);
+		if (!c->failed && l->max_delay_ms < l->delay_ms)
+			fail(c, "ssh.limits.penalty.max_delay_ms", "must be at least delay_ms (%u)",
+			    l->delay_ms);
+	}
+}
+
+static void
+parse_proxy_protocol(struct pctx *c, const cJSON *v, struct proxy_protocol_conf *pp)
+{
+	static const char *const keys[] = { "ssh", "https", "http", "trusted", "timeout_ms", NULL };
+	char **list = NULL, kp[PATH_MAX_LEN];
+	size_t n = 0;
+
+	if (c->failed || v == NULL)
+		return;
+	check_keys(c, v, "proxy_protocol", keys);
+	get_bool(c, v, "ssh", "proxy_protocol", &pp->ssh);
+	get_bool(c, v, "https", "proxy_protocol", &pp->https);
+	get_bool(c, v, "http", "proxy_protocol", &pp->http);
+	get_uint(c, v, "timeout_ms", "proxy_protocol", 100, 60000, &pp->timeout_ms);
+	get_string_array_ex(c, v, "trusted", "proxy_protocol", 1, &list, &n);
+	if (!c->failed && n > 0 && (pp->trusted = calloc(n, sizeof(*pp->trusted))) == NULL) {
+		c->nomem = 1;
+		fail(c, "proxy_protocol.trusted", "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!c->failed && pg_cidr_parse(list[i], &pp->trusted[i]) != 0) {
+			join_index(kp, "proxy_protocol.trusted", i);
+			fail(c, kp, "expected an IP address or a block like \"10.0.0.0/8\" (no bits "
+			    "set past the prefix), got \"%s\"", list[i]);
+		}
+		free(list[i]);
+	}
+	free(list);
+	if (!c->failed)
+		pp->ntrusted = n;
+	if (!c->failed && (pp->ssh || pp->https || pp->http) && pp->ntrusted == 0)
+		fail(c, "proxy_protocol.trusted", "required (a non-empty list) when a listener kind "
+		    "expects the PROXY protocol");
+}
+
 static void
 parse_http(struct pctx *c, const cJSON *v, struct http_conf *h)
 {
 	static const char *const keys[] = { "max_connections", "header_timeout_ms", "idle_timeout_ms",
 		"websocket_idle_timeout_ms", "connect_timeout_ms", "response_timeout_ms",
 		"max_header_bytes", "max_headers", "max_request_line", "cookie_name", "cookie_ttl_s",
-		NULL };
+		"limits", NULL };
 	char kp[PATH_MAX_LEN];
 
 	if (c->failed || v == NULL)
@@ -650,6 +777,7 @@ parse_http(struct pctx *c, const cJSON *v, struct http_conf *h)
 	get_uint(c, v, "max_request_line", "http", 256, 65536, &h->max_request_line);
 	get_string(c, v, "cookie_name", "http", 0, &h->cookie_name);
 	get_uint(c, v, "cookie_ttl_s", "http", 60, 31536000, &h->cookie_ttl_s);
+	parse_http_limits(c, get_object(c, v, "limits", "http"), &h->limits);
 	if (!c->failed) {
 		/* A cookie name is an RFC 6265 token. */
 		for (const char *p = h->cookie_name; *p != '\0'; p++) {
@@ -796,7 +924,7 @@ parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
 {
 	static const char *const keys[] = { "host_keys", "front_auth", "upstream_auth",
 		"known_hosts", "host_key_check", "max_auth_tries", "login_grace_ms",
-		"connect_timeout_ms", "max_connections", NULL };
+		"connect_timeout_ms", "max_connections", "limits", NULL };
 	static const char *const front_keys[] = { "authorized_keys", "trusted_user_ca_keys",
 		"methods", "per_user", "authorized_keys_command", NULL };
 	static const char *const up_keys[] = { "mode", "ca_key", "key", NULL };
@@ -837,6 +965,7 @@ parse_ssh(struct pctx *c, const cJSON *v, struct ssh_conf *s)
 	get_uint(c, v, "login_grace_ms", "ssh", 1000, 3600000, &s->login_grace_ms);
 	get_uint(c, v, "connect_timeout_ms", "ssh", 100, 600000, &s->connect_timeout_ms);
 	get_uint(c, v, "max_connections", "ssh", 1, 1000000, &s->max_connections);
+	parse_ssh_limits(c, get_object(c, v, "limits", "ssh"), &s->limits);
 }
 
 static int
@@ -855,6 +984,9 @@ config_defaults(struct pg_config *cfg)
 		.connect_timeout_ms = 5000, .response_timeout_ms = 120000, .max_header_bytes = 16384,
 		.max_headers = 100, .max_request_line = 8192, .cookie_ttl_s = 86400 };
 	cfg->http.cookie_name = strdup("poolgate_affinity");
+	/* Abuse limits (docs/config.md): sshd's MaxStartups scaled for a pool's front door. */
+	cfg->http.limits = (struct conn_limits_conf){ .start = 100, .rate = 30, .full = 1000,
+		.per_source = 20, .max_sources = 100000, .ipv6_prefix = 64 };
 	/* DESIGN.md's listener defaults; "[]" in the config turns one off. */
 	cfg->nlisten_https = cfg->nlisten_http = 1;
 	cfg->listen_https = calloc(1, sizeof(char *));
@@ -866,6 +998,11 @@ config_defaults(struct pg_config *cfg)
 	cfg->ssh = (struct ssh_conf){ .max_auth_tries = 6, .login_grace_ms = 120000,
 		.connect_timeout_ms = 10000, .max_connections = 10000,
 		.front_methods = SSH_FM_PUBLICKEY, .keys_command_timeout_ms = 5000 };
+	cfg->ssh.limits = (struct ssh_limits_conf){ .conn = cfg->http.limits,
+		.ident_timeout_ms = 10000, .kex_timeout_ms = 30000, .free_failures = 5,
+		.delay_ms = 500, .max_delay_ms = 10000, .half_life_ms = 600000, .block_after = 20,
+		.block_ms = 300000 };
+	cfg->proxy_protocol.timeout_ms = 3000;
 	cfg->nlisten_ssh = 1;
 	if ((cfg->listen_ssh = calloc(1, sizeof(char *))) == NULL ||
 	    (cfg->listen_ssh[0] = strdup("0.0.0.0:2222")) == NULL)
@@ -903,7 +1040,7 @@ static void
 parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
-		"health", "admin", "tls", "http", "ssh", "pins", "placement", NULL };
+		"health", "admin", "tls", "http", "ssh", "pins", "placement", "proxy_protocol", NULL };
 	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
@@ -933,6 +1070,7 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 	parse_tls(c, get_object(c, root, "tls", ""), cfg);
 	parse_http(c, get_object(c, root, "http", ""), &cfg->http);
 	parse_ssh(c, get_object(c, root, "ssh", ""), &cfg->ssh);
+	parse_proxy_protocol(c, get_object(c, root, "proxy_protocol", ""), &cfg->proxy_protocol);
 	get_string(c, root, "state_dir", "", 0, &cfg->state_dir);
 	if ((v = get_object(c, root, "log", "")) != NULL) {
 		check_keys(c, v, "log", log_keys);
@@ -1328,6 +1466,7 @@ pg_config_free(struct pg_config *c)
 	free(c->ssh.ca_key);
 	free(c->ssh.upstream_key);
 	free(c->ssh.known_hosts);
+	free(c->proxy_protocol.trusted);
 	for (size_t i = 0; i < c->nlisten_admin; i++)
 		free(c->listen_admin[i]);
 	free(c->listen_admin);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/addr.h"
 #include "core/log.h"
 
 #define PG_CONFIG_MAX_BYTES (4u << 20)	/* config and discovery files larger than this are refused */
@@ -72,6 +73,17 @@ struct tls_cert_conf {
 	char *cert, *key;	/* PEM files: certificate chain, private key */
 };
 
+/*
+ * Connection limits by source address (core/ratelimit.h), in ssh.limits and http.limits:
+ * connections not yet through their handshake ("startups") per source and in total.
+ */
+struct conn_limits_conf {
+	uint32_t start, rate, full;	/* max_startups "start:rate:full" */
+	uint32_t per_source;		/* per_source_startups; 0: no limit */
+	uint32_t max_sources;		/* sources remembered */
+	uint32_t ipv6_prefix;		/* IPv6 sources grouped by this prefix */
+};
+
 /* The HTTPS front door (proxy/http). */
 struct http_conf {
 	uint32_t max_connections;
@@ -85,6 +97,7 @@ struct http_conf {
 	uint32_t max_request_line;	/* past it: 414 */
 	char *cookie_name;
 	uint32_t cookie_ttl_s;
+	struct conn_limits_conf limits;	/* TLS handshakes not yet done */
 };
 
 enum ssh_upstream_mode { SSH_UP_CERTIFICATE, SSH_UP_KEY };
@@ -98,6 +111,15 @@ struct ssh_method_rule {
 	unsigned methods;	/* SSH_FM_* bits, never 0 */
 };
 enum ssh_hostkey_check { SSH_HKC_KNOWN_HOSTS, SSH_HKC_TOFU };
+
+/* ssh.limits: abuse limits of the SSH front door (docs/config.md). */
+struct ssh_limits_conf {
+	struct conn_limits_conf conn;	/* unauthenticated connections */
+	uint32_t ident_timeout_ms;	/* accept -> the client's identification line */
+	uint32_t kex_timeout_ms;	/* accept -> the first key exchange done */
+	/* ssh.limits.penalty: failed authentication attempts per source (core/ratelimit.h) */
+	uint32_t free_failures, delay_ms, max_delay_ms, half_life_ms, block_after, block_ms;
+};
 
 /* The SSH front door (proxy/ssh). Paths are NULL when unset; docs/config.md says what then. */
 struct ssh_conf {
@@ -122,6 +144,15 @@ struct ssh_conf {
 	uint32_t login_grace_ms;
 	uint32_t connect_timeout_ms;	/* to an instance's sshd, up to its ident + kex */
 	uint32_t max_connections;
+	struct ssh_limits_conf limits;
+};
+
+/* proxy_protocol: PROXY protocol headers (core/proxyproto.h) on the front doors' listeners. */
+struct proxy_protocol_conf {
+	int ssh, https, http;		/* listener kinds that expect it from trusted sources */
+	struct pg_cidr *trusted;	/* the balancers allowed (and required) to send it */
+	size_t ntrusted;
+	uint32_t timeout_ms;		/* the whole header must arrive within this */
 };
 
 enum pin_store_kind { PIN_STORE_FILE, PIN_STORE_MEMORY };
@@ -147,6 +178,7 @@ struct pg_config {
 	struct tls_cert_conf *certs;	/* none: a self-signed one is made in state_dir */
 	size_t ncerts;
 	struct http_conf http;
+	struct proxy_protocol_conf proxy_protocol;
 	char *state_dir;
 	enum pg_log_level log_level;
 	enum pg_log_format log_format;

@@ -54,20 +54,14 @@ append_escaped(char *out, size_t cap, size_t *n, const char *s, int json)
 	}
 }
 
-void
-pg_log(enum pg_log_level level, const char *prefix, const char *fmt, ...)
+/* The line up to the message: timestamp, level and connection prefix, in either format. */
+static size_t
+line_head(char *line, size_t cap, enum pg_log_level level, const char *prefix)
 {
-	char msg[2048], line[4608], ts[40];
+	char ts[40];
 	struct timespec now;
 	struct tm tm;
-	size_t n = 0;
-	va_list ap;
-
-	if (level < pg_log_min_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -76,28 +70,112 @@ pg_log(enum pg_log_level level, const char *prefix, const char *fmt, ...)
 
 	n = 0;
 	if (log_format == PG_LOG_JSON) {
-		n += (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\"", ts,
+		n += (size_t)snprintf(line, cap, "{\"ts\":\"%s\",\"level\":\"%s\"", ts,
 		    pg_log_level_name(level));
 		if (prefix != NULL) {
-			n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"conn\":\"");
-			append_escaped(line, sizeof(line) - 8, &n, prefix, 1);
+			n += (size_t)snprintf(line + n, cap - n, ",\"conn\":\"");
+			append_escaped(line, cap - 8, &n, prefix, 1);
 			line[n++] = '"';
 		}
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"msg\":\"");
-		append_escaped(line, sizeof(line) - 8, &n, msg, 1);
-		line[n++] = '"';
-		line[n++] = '}';
+		n += (size_t)snprintf(line + n, cap - n, ",\"msg\":\"");
 	} else {
-		n += (size_t)snprintf(line, sizeof(line), "%s %-6s ", ts, pg_log_level_name(level));
+		n += (size_t)snprintf(line, cap, "%s %-6s ", ts, pg_log_level_name(level));
 		if (prefix != NULL) {
-			append_escaped(line, sizeof(line) - 8, &n, prefix, 0);
+			append_escaped(line, cap - 8, &n, prefix, 0);
 			line[n++] = ':';
 			line[n++] = ' ';
 		}
-		append_escaped(line, sizeof(line) - 8, &n, msg, 0);
 	}
+	return n;
+}
+
+static void
+line_write(char *line, size_t n)
+{
 	line[n++] = '\n';
 	/* One write per line so concurrent writers (tests, systemd) never see interleaved halves. */
 	fwrite(line, 1, n, stderr);
 	fflush(stderr);
+}
+
+void
+pg_log(enum pg_log_level level, const char *prefix, const char *fmt, ...)
+{
+	char msg[2048], line[4608];
+	size_t n;
+	va_list ap;
+
+	if (level < pg_log_min_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	n = line_head(line, sizeof(line), level, prefix);
+	append_escaped(line, sizeof(line) - 8, &n, msg, log_format == PG_LOG_JSON);
+	if (log_format == PG_LOG_JSON) {
+		line[n++] = '"';
+		line[n++] = '}';
+	}
+	line_write(line, n);
+}
+
+/* A text-format value: bare when it is a plain token, else quoted with " and \ escaped. */
+static void
+append_text_value(char *line, size_t cap, size_t *n, const char *v)
+{
+	if (v[0] != '\0' && strpbrk(v, " \"\\=") == NULL) {
+		append_escaped(line, cap, n, v, 0);
+		return;
+	}
+	if (*n + 2 >= cap)
+		return;
+	line[(*n)++] = '"';
+	for (; *v != '\0' && *n + 8 < cap; v++) {
+		char one[2] = { *v, '\0' };
+
+		if (*v == '"' || *v == '\\')
+			line[(*n)++] = '\\';
+		append_escaped(line, cap, n, one, 0);
+	}
+	line[(*n)++] = '"';
+}
+
+void
+pg_log_fields(enum pg_log_level level, const char *prefix, const char *event,
+    const struct pg_log_field *f, size_t nf)
+{
+	char line[4608];
+	size_t n, cap = sizeof(line) - 16;
+	int json = log_format == PG_LOG_JSON;
+
+	if (level < pg_log_min_level)
+		return;
+	n = line_head(line, sizeof(line), level, prefix);
+	append_escaped(line, cap, &n, event, json);
+	if (json)
+		n += (size_t)snprintf(line + n, cap - n, "\",\"%s\":{", event);
+	for (size_t i = 0; i < nf && i < 32 && n + 64 < cap; i++) {
+		if (json) {
+			n += (size_t)snprintf(line + n, cap - n, "%s\"%s\":", i ? "," : "", f[i].key);
+			if (f[i].str != NULL) {
+				line[n++] = '"';
+				append_escaped(line, cap - 4, &n, f[i].str, 1);
+				line[n++] = '"';
+			} else {
+				n += (size_t)snprintf(line + n, cap - n, "%llu", f[i].num);
+			}
+		} else {
+			n += (size_t)snprintf(line + n, cap - n, " %s=", f[i].key);
+			if (f[i].str != NULL)
+				append_text_value(line, cap - 4, &n, f[i].str);
+			else
+				n += (size_t)snprintf(line + n, cap - n, "%llu", f[i].num);
+		}
+	}
+	if (json) {
+		line[n++] = '}';
+		line[n++] = '}';
+	}
+	line_write(line, n);
 }

@@ -6,6 +6,8 @@
 #ifndef PG_CORE_LOG_H
 #define PG_CORE_LOG_H
 
+#include <stddef.h>
+
 enum pg_log_level { PG_LOG_DEBUG, PG_LOG_INFO, PG_LOG_NOTICE, PG_LOG_WARN, PG_LOG_ERR };
 enum pg_log_format { PG_LOG_TEXT, PG_LOG_JSON };
 
@@ -23,6 +25,22 @@ const char *pg_log_level_name(enum pg_log_level level);
  */
 void pg_log(enum pg_log_level level, const char *prefix, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* One field of a structured line: a string (str != NULL) or an unsigned number. */
+struct pg_log_field {
+	const char *key;	/* [a-z_]+ */
+	const char *str;
+	unsigned long long num;
+};
+
+/*
+ * Writes one structured line for an event (the SSH audit line): in text format the event name
+ * and then key=value pairs, a value quoted ("...", with \" and \\) when it is empty or holds a
+ * space, quote, backslash or '='; in JSON format a line whose "msg" is the event name and whose
+ * member of that name is an object of the fields, numbers as JSON numbers. At most 32 fields.
+ */
+void pg_log_fields(enum pg_log_level level, const char *prefix, const char *event,
+    const struct pg_log_field *fields, size_t n);
 
 #define PG_LOG(level, prefix, ...) do { \
 	if ((level) >= pg_log_min_level) \

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/uvwrite.h"
 #include "proxy/http/head.h"
+#include "proxy/http/hlimits.h"
 #include "proxy/http/pages.h"
 #include "proxy/http/route.h"
 #include "proxy/http/upstream.h"
@@ -55,6 +56,7 @@ struct http_front {
 	size_t nlisteners, closing_listeners;
 	struct hconn *conns;
 	struct front_stats stats;
+	struct hlim_front lim;		/* http.limits, proxy_protocol.https/http */
 	llhttp_settings_t req_settings, resp_settings;	/* shared by every connection */
 	int stopping;
 	int reloads;			/* certificate loads running on the thread pool */
@@ -62,7 +64,7 @@ struct http_front {
 
 enum req_state { REQ_IDLE, REQ_HEAD, REQ_FORM, REQ_ROUTING, REQ_BODY, REQ_DONE };
 enum resp_state { RESP_NONE, RESP_WAIT, RESP_BODY, RESP_DONE };
-enum timer_kind { T_NONE, T_HEADER, T_IDLE, T_RESPONSE, T_TUNNEL };
+enum timer_kind { T_NONE, T_PROXY, T_HEADER, T_IDLE, T_RESPONSE, T_TUNNEL };
 
 struct hconn {
 	struct http_front *f;
@@ -76,6 +78,9 @@ struct hconn {
 	int closes, closing, close_after_write;
 	char peer[PG_ADDRSTRLEN + 8];
 	char client_ip[PG_ADDRSTRLEN];
+	struct sockaddr_storage src;	/* the client (a trusted PROXY header's source) */
+	struct ppc_conn ppc;
+	int counted;			/* a TLS handshake in http.limits' count */
 	struct tls_conn *tls;
 	struct tls_server_set *tlsset;	/* referenced while the handshake may consult it */
 	int handshaken;
@@ -225,6 +230,13 @@ down_send(struct hconn *hc, const void *p, size_t len)
 	return 0;
 }
 
+/* The PROXY protocol policy of the connection's listener kind. */
+static struct ppc_policy *
+policy(struct hconn *hc)
+{
+	return hc->l->tls ? &hc->f->lim.pp_https : &hc->f->lim.pp_http;
+}
+
 static void
 count_status(struct hconn *hc, int status)
 {
@@ -279,6 +291,10 @@ on_timer(uv_timer_t *t)
 		return;
 	}
 	switch (hc->tkind) {
+	case T_PROXY:
+		ppc_timeout(&hc->ppc, policy(hc), hc->peer);
+		hc_close(hc);
+		break;
 	case T_HEADER:
 		hc->f->stats.bad_requests++;
 		LOG_NOTICE(hc->peer, "request head not complete within %u ms; closing",
@@ -319,6 +335,7 @@ arm(struct hconn *hc, enum timer_kind k)
 
 	hc->tkind = k;
 	switch (k) {
+	case T_PROXY: ms = policy(hc)->timeout_ms; break;
 	case T_HEADER: ms = hc->f->conf.header_timeout_ms; break;
 	case T_IDLE: ms = hc->f->conf.idle_timeout_ms; break;
 	case T_RESPONSE: ms = hc->f->conf.response_timeout_ms; break;
@@ -998,13 +1015,39 @@ client_finished_sending(struct hconn *hc)
 	return 1;
 }
 
+static void client_bytes(struct hconn *hc, const uint8_t *p, size_t n);
+static int admit(struct hconn *hc);
+static void set_client(struct hconn *hc);
+
+/* A trusted balancer's PROXY header, before anything else on the connection. */
+static void
+header_input(struct hconn *hc, const uint8_t *p, size_t n)
+{
+	struct pg_slice rest[2];
+	int r = ppc_feed(&hc->ppc, policy(hc), p, n, &hc->src, rest, hc->peer);
+
+	if (r == 0)
+		return;
+	if (r < 0) {
+		hc->f->stats.bad_requests++;
+		hc_close(hc);
+		return;
+	}
+	set_client(hc);
+	arm(hc, T_HEADER);
+	if (admit(hc) == 0) {
+		for (int i = 0; i < 2 && !hc->closing; i++) {
+			if (rest[i].len > 0)
+				client_bytes(hc, rest[i].p, rest[i].len);
+		}
+	}
+	ppc_done(&hc->ppc);
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct hconn *hc = s->data;
-	uint8_t plain[16384];
-	size_t got;
-	int r;
 
 	if (hc->closing || n == 0)
 		return;
@@ -1013,13 +1056,34 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			hc_close(hc);
 		return;
 	}
+	if (ppc_pending(&hc->ppc)) {
+		header_input(hc, (const uint8_t *)buf->base, (size_t)n);
+		return;
+	}
+	if (ppc_check_first(&hc->ppc, policy(hc), (const uint8_t *)buf->base, (size_t)n,
+	    hc->peer) != 0) {
+		hc->f->stats.bad_requests++;
+		hc_close(hc);
+		return;
+	}
+	client_bytes(hc, (const uint8_t *)buf->base, (size_t)n);
+}
+
+/* What the client sent: TLS records (or plain http on the redirect listener). */
+static void
+client_bytes(struct hconn *hc, const uint8_t *p, size_t n)
+{
+	uint8_t plain[16384];
+	size_t got;
+	int r;
+
 	if (hc->tls == NULL) {
 		if (hc->l->tls)
 			return;
-		redirect_input(hc, (const uint8_t *)buf->base, (size_t)n);
+		redirect_input(hc, p, n);
 		return;
 	}
-	if (tls_conn_feed(hc->tls, (const uint8_t *)buf->base, (size_t)n) != 0)
+	if (tls_conn_feed(hc->tls, p, n) != 0)
 		goto tls_fail;
 	if (!hc->handshaken) {
 		r = tls_conn_handshake(hc->tls);
@@ -1028,6 +1092,9 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		if (r == 0)
 			return;
 		hc->handshaken = 1;
+		if (hc->counted)
+			hlim_release(&hc->f->lim, (struct sockaddr *)&hc->src, uv_now(hc->f->loop));
+		hc->counted = 0;
 		tls_server_set_unref(hc->tlsset);
 		hc->tlsset = NULL;
 		arm(hc, T_IDLE);
@@ -1064,6 +1131,9 @@ on_hc_closed(uv_handle_t *h)
 
 	if (--hc->closes > 0)
 		return;
+	if (hc->counted)
+		hlim_release(&f->lim, (struct sockaddr *)&hc->src, uv_now(f->loop));
+	ppc_done(&hc->ppc);
 	if (hc->prev != NULL)
 		hc->prev->next = hc->next;
 	else
@@ -1091,6 +1161,7 @@ front_maybe_free(struct http_front *f)
 		return;
 	upool_free(f->upool);
 	tls_server_set_unref(f->tls);
+	hlim_free(&f->lim);
 	free(f->listeners);
 	free(f);
 }
@@ -1118,15 +1189,40 @@ hc_close(struct hconn *hc)
 	uv_close((uv_handle_t *)&hc->timer, on_hc_closed);
 }
 
+/* The client's address names the connection in logs and goes to X-Forwarded-For. */
+static void
+set_client(struct hconn *hc)
+{
+	char addr[PG_ADDRSTRLEN];
+
+	snprintf(hc->peer, sizeof(hc->peer), "%s %s", hc->l->tls ? "https" : "http",
+	    pg_addr_format((struct sockaddr *)&hc->src, addr));
+	pg_addr_ip((struct sockaddr *)&hc->src, hc->client_ip);
+}
+
+/* A TLS connection counts among the handshakes in progress (http.limits) or is closed. */
+static int
+admit(struct hconn *hc)
+{
+	if (!hc->l->tls)
+		return 0;
+	if (hlim_admit(&hc->f->lim, (struct sockaddr *)&hc->src, uv_now(hc->f->loop),
+	    hc->peer) != NULL) {
+		hc->f->stats.conns_rejected++;
+		hc_close(hc);
+		return -1;
+	}
+	hc->counted = 1;
+	return 0;
+}
+
 static void
 on_connection(uv_stream_t *ls, int status)
 {
 	struct listener *l = ls->data;
 	struct http_front *f = l->f;
-	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen = sizeof(struct sockaddr_storage), r;
 	struct hconn *hc;
-	char addr[PG_ADDRSTRLEN];
 
 	if (status != 0 || (hc = calloc(1, sizeof(*hc))) == NULL)
 		return;
@@ -1145,17 +1241,9 @@ on_connection(uv_stream_t *ls, int status)
 		hc_close(hc);
 		return;
 	}
-	snprintf(hc->client_ip, sizeof(hc->client_ip), "?");
-	if (uv_tcp_getpeername(&hc->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
-		pg_addr_format((struct sockaddr *)&ss, addr);
-		snprintf(hc->peer, sizeof(hc->peer), "%s %s", l->tls ? "https" : "http", addr);
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, hc->client_ip,
-			    sizeof(hc->client_ip));
-		else
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, hc->client_ip,
-			    sizeof(hc->client_ip));
-	}
+	if (uv_tcp_getpeername(&hc->tcp, (struct sockaddr *)&hc->src, &sslen) != 0)
+		memset(&hc->src, 0, sizeof(hc->src));
+	set_client(hc);
 	if (f->stats.conns_open > f->conf.max_connections) {
 		f->stats.conns_rejected++;
 		LOG_NOTICE(hc->peer, "over http.max_connections (%u); closing", f->conf.max_connections);
@@ -1184,8 +1272,14 @@ on_connection(uv_stream_t *ls, int status)
 			return;
 		}
 	}
-	arm(hc, T_HEADER);
-	if (uv_read_start((uv_stream_t *)&hc->tcp, on_alloc, on_read) != 0)
+	if ((r = ppc_start(&hc->ppc, policy(hc), (struct sockaddr *)&hc->src)) < 0) {
+		hc_close(hc);
+		return;
+	}
+	/* A trusted balancer's header comes first: limits wait for the address it names. */
+	arm(hc, r == 1 ? T_PROXY : T_HEADER);
+	if ((r == 0 && admit(hc) != 0) ||
+	    uv_read_start((uv_stream_t *)&hc->tcp, on_alloc, on_read) != 0)
 		hc_close(hc);
 }
 
@@ -1278,6 +1372,11 @@ front_start(uv_loop_t *loop, const struct pg_config *cfg, struct registry *reg,
 	f->conf.cookie_name = NULL;
 	settings_init(&f->req_settings, &f->resp_settings);
 	f->https_port = 443;	/* with no https listener here, redirect to the standard port */
+	if (hlim_configure(&f->lim, cfg) != 0) {
+		snprintf(err, errlen, "out of memory");
+		front_stop(f);
+		return PG_ENOMEM;
+	}
 	if (cfg->nlisten_https > 0)
 		f->https_port = 0;
 	if (cfg->nlisten_https > 0) {
@@ -1359,6 +1458,8 @@ front_reload(struct http_front *f, const struct pg_config *cfg, char *err, size_
 	f->conf = cfg->http;
 	f->conf.cookie_name = NULL;
 	upool_set_connect_timeout(f->upool, cfg->http.connect_timeout_ms);
+	if (hlim_configure(&f->lim, cfg) != 0)
+		LOG_ERR("reload", "out of memory applying http.limits and proxy_protocol");
 	if (f->tls == NULL)
 		return 0;
 	if ((cr = calloc(1, sizeof(*cr))) == NULL ||
@@ -1439,7 +1540,7 @@ front_render_metrics(void *arg, struct pg_buf *out)
 	SAMPLE("poolgate_http_websockets_total %llu\n", (unsigned long long)st->websockets_total);
 	FAMILY("poolgate_http_websockets_open", "gauge", "Websockets open now.");
 	SAMPLE("poolgate_http_websockets_open %llu\n", (unsigned long long)st->websockets_open);
-	return 0;
+	return hlim_render_metrics(&f->lim, uv_now(f->loop), out);
 }
 
 void

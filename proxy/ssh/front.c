@@ -207,6 +207,8 @@ apply_settings(struct ssh_front *f, const struct pg_config *cfg)
 	f->login_grace_ms = cfg->ssh.login_grace_ms;
 	f->connect_timeout_ms = cfg->ssh.connect_timeout_ms;
 	f->max_connections = cfg->ssh.max_connections;
+	if (sshl_configure(&f->lim, cfg) != 0)
+		return PG_ENOMEM;
 	if (f->authorized_keys == NULL && f->nuser_cas == 0 && f->keys_cmd.argc == 0 &&
 	    f->front_methods == SSH_FM_PUBLICKEY && f->nmethod_rules == 0)
 		LOG_WARN(LOGP, "only publickey is allowed and neither ssh.front_auth.authorized_keys, "
@@ -263,6 +265,7 @@ front_free(struct ssh_front *f)
 	free_cas(f->user_cas, f->nuser_cas);
 	free_rules(f->method_rules, f->nmethod_rules);
 	free_strv(f->keys_cmd.argv, f->keys_cmd.argc);
+	sshl_front_free(&f->lim);
 	free(f->authorized_keys);
 	free(f->listeners);
 	free(f);
@@ -449,5 +452,5 @@ ssh_front_render_metrics(const struct ssh_front *f, struct pg_buf *out)
 	    "Sessions that failed at the instance: unreachable, silent, login refused, host key "
 	    "refused.");
 	SAMPLE("poolgate_ssh_upstream_errors_total %llu\n", (unsigned long long)st->upstream_errors);
-	return 0;
+	return sshl_render_metrics(&f->lim, uv_now(f->loop), out);
 }

@@ -5,6 +5,7 @@
 #include "proxy/ssh/front.h"
 #include "proxy/ssh/keycmd.h"
 #include "certs/hostpolicy.h"
+#include "proxy/ssh/sshlimits.h"
 #include "certs/sshkey.h"
 #include "certs/usercert.h"
 
@@ -44,6 +45,7 @@ struct ssh_front {
 	size_t nmethod_rules;
 	struct keycmd_conf keys_cmd;	/* argv owned; argc 0: no program */
 	uint32_t max_auth_tries, login_grace_ms, connect_timeout_ms, max_connections;
+	struct sshl_front lim;		/* ssh.limits, proxy_protocol: per-source state and counts */
 	struct sconn *conns;
 	size_t nconns;
 	uint64_t next_id;

@@ -13,8 +13,10 @@
  * that may close the session only mark it (phase CLOSING); memory goes later.
  */
 #include "proxy/ssh/front_int.h"
+#include "proxy/ssh/audit.h"
 #include "proxy/ssh/auth.h"
 #include "proxy/ssh/auth_relay.h"
+#include "proxy/ssh/sshlimits.h"
 #include "proxy/ssh/transport.h"
 #include "proxy/ssh/userkeys.h"
 #include "backends/placement.h"
@@ -75,8 +77,10 @@ struct sconn {
 	int user_ok;
 	int live;			/* counted as the user's live session (pins_live_begin) */
 	int timer_closing;
-	uint64_t grace_end_ms;		/* uv_now() at accept + login_grace_ms */
 	uint64_t up_end_ms;		/* the instance must have exchanged keys by then; 0: none */
+	/* Abuse limits; lim.src is the client's address (a trusted PROXY header's source). */
+	struct sshl_conn lim;
+	struct ssh_audit audit;
 	/*
 	 * The user's keys (userkeys.h), fetched once off the loop at the first userauth request;
 	 * that request waits in `first` meanwhile, and nothing more is read from the user.
@@ -91,6 +95,7 @@ struct sconn {
 static void conn_close(struct sconn *c, const char *why);
 static void flush(struct sconn *c, struct side *s);
 static void on_timer(uv_timer_t *t);
+static void header_input(struct sconn *c, const uint8_t *p, size_t n);
 
 static void
 upstream_failed(struct sconn *c, const char *why)
@@ -153,6 +158,10 @@ maybe_free(struct sconn *c)
 	if (c->pending_closes > 0 || !c->timer_closing)
 		return;
 	end_live(c);
+	audit_close(&c->audit, "closed", uv_now(f->loop));
+	audit_log(&c->audit, c->prefix, c->user, c->peer, c->inst ? c->inst->conf.id : NULL,
+	    c->lim.pp.via);
+	sshl_conn_done(&f->lim, &c->lim, uv_now(f->loop));
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
 	*c->pprev = c->next;
@@ -319,6 +328,7 @@ conn_close(struct sconn *c, const char *why)
 {
 	if (c->phase == PH_CLOSING)
 		return;
+	audit_close(&c->audit, why, uv_now(c->f->loop));
 	LOG_INFO(c->prefix, "closing: %s", why);
 	end_live(c);
 	set_phase(c, PH_CLOSING);
@@ -388,9 +398,9 @@ start_upstream(struct sconn *c)
 	c->up.tcp.data = c;
 	c->up.inited = 1;
 	c->connect.data = c;
-	/* One timer: the earlier of the login grace and the instance's connect deadline. */
+	/* One timer: the earliest of the pre-auth deadlines and the instance's connect deadline. */
 	c->up_end_ms = uv_now(c->f->loop) + c->f->connect_timeout_ms;
-	if (c->up_end_ms < c->grace_end_ms) {
+	if (uv_timer_get_due_in(&c->timer) > c->f->connect_timeout_ms) {
 		uv_timer_stop(&c->timer);
 		uv_timer_start(&c->timer, on_timer, c->f->connect_timeout_ms, 0);
 	}
@@ -514,6 +524,10 @@ pipe_payload(struct sconn *c, struct side *from, struct pg_slice pl)
 		return r < 0 ? r : 0;
 	if ((r = ssh_transport_send_payload(to->t, pl.p, pl.len)) != 0)
 		return r;
+	if (from == &c->down)
+		c->audit.bytes_up += pl.len;
+	else
+		c->audit.bytes_down += pl.len;
 	backpressure(c, from, to);
 	return 0;
 }
@@ -683,6 +697,10 @@ hold_user(struct sconn *c)
 	uv_read_stop((uv_stream_t *)&c->down.tcp);
 }
 
+/*
+ * Reads from the user again after a hold: their keys being fetched, a relayed attempt waiting
+ * for the instance's verdict, or an answer held back for a penalty.
+ */
 static void
 release_user(struct sconn *c)
 {
@@ -693,6 +711,54 @@ release_user(struct sconn *c)
 	if (c->phase != PH_CLOSING && !c->down.held && !c->down.paused && !c->down.closing &&
 	    uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read) != 0)
 		conn_close(c, "connection lost");
+}
+
+/*
+ * n failed attempts (ssh.limits.penalty). Returns 1 when the answer in reply was taken: held
+ * back for the penalty's delay (nothing more is read from the user meanwhile), or the session
+ * closed because its source is now blocked. reply NULL: count only (the session is ending).
+ */
+static int
+penalize(struct sconn *c, uint32_t n, struct pg_buf *reply)
+{
+	uint64_t now = uv_now(c->f->loop);
+	uint32_t delay;
+
+	c->audit.failures += n;
+	if (sshl_failed(&c->f->lim, &c->lim, n, now, &delay, c->prefix)) {
+		ssh_transport_disconnect(c->down.t, SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
+		    "too many failed logins from your address; try again later");
+		conn_close(c, "source blocked after failed logins");
+		return 1;
+	}
+	if (delay == 0 || reply == NULL || reply->len == 0)
+		return 0;
+	c->lim.held = *reply;
+	pg_buf_init(reply, 0);
+	c->lim.hold_end_ms = now + delay;
+	hold_user(c);
+	if (uv_timer_get_due_in(&c->timer) > delay) {
+		uv_timer_stop(&c->timer);
+		uv_timer_start(&c->timer, on_timer, delay, 0);
+	}
+	return 1;
+}
+
+/* The held answer's time has come. */
+static void
+release_held(struct sconn *c)
+{
+	struct pg_buf b = c->lim.held;
+	int r = ssh_transport_send_payload(c->down.t, b.p, b.len);
+
+	pg_buf_init(&c->lim.held, 0);
+	pg_buf_free(&b);
+	c->lim.hold_end_ms = 0;
+	if (r != 0) {
+		conn_close(c, "protocol error");
+		return;
+	}
+	release_user(c);
 }
 
 /* Every key source answered: the first request, held meanwhile, is handled now. */
@@ -708,6 +774,8 @@ keys_done(void *arg)
 	pg_buf_init(&c->first, 0);
 	from_user(c, (struct pg_slice){ first.p, first.len });
 	pg_buf_free(&first);
+	if (c->phase == PH_CLOSING || c->lim.hold_end_ms != 0)
+		return;		/* closed, or its answer held back for a penalty (release_held()) */
 	/* A first request that was a relayed attempt keeps the user waiting for its verdict. */
 	if (c->relay == NULL || (auth_relay_state(c->relay) != AUTH_RELAY_HELD &&
 	    auth_relay_state(c->relay) != AUTH_RELAY_WAIT))
@@ -846,6 +914,7 @@ from_user(struct sconn *c, struct pg_slice pl)
 	}
 	if (c->phase != PH_AUTH || c->user_ok)
 		return;		/* a request while the upstream login runs: ignored */
+	audit_request(&c->audit, pl);
 	if (c->user[0] == '\0') {
 		route_user(c, pl);
 		if (c->phase != PH_CLOSING)
@@ -860,8 +929,10 @@ from_user(struct sconn *c, struct pg_slice pl)
 	r = auth_server_handle(c->auth, pl, ssh_transport_session_id(c->down.t), &reply);
 	if (r == AUTH_RELAY_PASSWORD || r == AUTH_RELAY_KBDINT)
 		r = relay_attempt(c, r, pl, &reply);
-	c->f->stats.auth_failures += auth_server_failures(c->auth) - failures;
-	if (r == PG_ECLOSED) {
+	failures = auth_server_failures(c->auth) - failures;
+	c->f->stats.auth_failures += failures;
+	if (r == PG_ECLOSED ||
+	    (failures > 0 && penalize(c, failures, r == 0 ? &reply : NULL))) {
 		pg_buf_free(&reply);
 		return;
 	}
@@ -870,6 +941,8 @@ from_user(struct sconn *c, struct pg_slice pl)
 		r = 0;
 	pg_buf_free(&reply);
 	if (r == AUTH_PROVEN) {
+		audit_success(&c->audit, pl);
+		sshl_authenticated(&c->f->lim, &c->lim, uv_now(c->f->loop));
 		c->user_ok = 1;
 		if (c->inst == NULL && place_and_connect(c, 1) != 0)
 			return;
@@ -915,6 +988,8 @@ relay_verdict(struct sconn *c, struct pg_slice pl)
 		    c->inst->conf.id);
 		c->user_ok = 1;
 		c->method = what;
+		snprintf(c->audit.auth, sizeof(c->audit.auth), "%s", what);
+		sshl_authenticated(&c->f->lim, &c->lim, uv_now(c->f->loop));
 		open_pipe(c);
 		release_user(c);
 		return;
@@ -946,7 +1021,13 @@ relay_verdict(struct sconn *c, struct pg_slice pl)
 		r = auth_server_fail(c->auth, 0, &reply);
 		break;
 	}
-	c->f->stats.auth_failures += auth_server_failures(c->auth) - failures;
+	failures = auth_server_failures(c->auth) - failures;
+	c->f->stats.auth_failures += failures;
+	/* A refused password counts like a refused key (ssh.limits.penalty). */
+	if (failures > 0 && penalize(c, failures, r == 0 ? &reply : NULL)) {
+		pg_buf_free(&reply);
+		return;
+	}
 	if (r == 0 && reply.len > 0)
 		r = ssh_transport_send_payload(c->down.t, reply.p, reply.len);
 	pg_buf_free(&reply);
@@ -1047,6 +1128,15 @@ on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 		    "the instance closed the connection");
 		return;
 	}
+	if (s == &c->down && ppc_pending(&c->lim.pp)) {
+		header_input(c, (const uint8_t *)buf->base, (size_t)n);
+		return;
+	}
+	if (s == &c->down && ppc_check_first(&c->lim.pp, &c->f->lim.pp,
+	    (const uint8_t *)buf->base, (size_t)n, c->prefix) != 0) {
+		conn_close(c, "PROXY header from an untrusted source");
+		return;
+	}
 	if ((r = ssh_transport_feed(s->t, (const uint8_t *)buf->base, (size_t)n)) != 0) {
 		flush(c, s);
 		transport_failed(c, s, r);
@@ -1100,10 +1190,21 @@ on_timer(uv_timer_t *t)
 		return;
 	}
 	{
-		uint64_t now = uv_now(c->f->loop);
+		uint64_t now = uv_now(c->f->loop), next;
 		enum ssh_tstate st = c->up.t ? ssh_transport_state(c->up.t) : SSH_T_VERSION;
 		int up_ready = st == SSH_T_SERVICE || st == SSH_T_OPEN;
+		const char *why;
 
+		if (ppc_pending(&c->lim.pp)) {
+			ppc_timeout(&c->lim.pp, &c->f->lim.pp, c->prefix);
+			conn_close(c, "no PROXY protocol header in time");
+			return;
+		}
+		if (c->lim.hold_end_ms != 0 && now >= c->lim.hold_end_ms) {
+			release_held(c);
+			if (c->phase == PH_CLOSING)
+				return;
+		}
 		if (c->up_end_ms != 0 && now >= c->up_end_ms && !up_ready) {
 			LOG_NOTICE(c->prefix, "instance %s (%s:%u): no key exchange within %u ms "
 			    "(ssh.connect_timeout_ms)", c->inst->conf.id, c->inst_addr, c->inst_port,
@@ -1111,18 +1212,15 @@ on_timer(uv_timer_t *t)
 			upstream_failed(c, "the instance did not answer in time");
 			return;
 		}
-		if (now < c->grace_end_ms) {
-			uint64_t next = c->grace_end_ms;
-
-			if (c->up_end_ms > now && c->up_end_ms < next && !up_ready)
-				next = c->up_end_ms;
-			uv_timer_start(&c->timer, on_timer, next - now, 0);
+		if ((why = sshl_deadline(&c->f->lim, &c->lim, ssh_transport_state(c->down.t), now,
+		    &next, c->prefix)) != NULL) {
+			conn_close(c, why);
 			return;
 		}
+		if (c->up_end_ms > now && c->up_end_ms < next && !up_ready)
+			next = c->up_end_ms;
+		uv_timer_start(&c->timer, on_timer, next > now ? next - now : 0, 0);
 	}
-	LOG_NOTICE(c->prefix, "login grace time (%u ms) over in phase %s", c->f->login_grace_ms,
-	    phase_names[c->phase]);
-	conn_close(c, "login grace time over");
 }
 
 /* ---- accepting ---- */
@@ -1176,14 +1274,89 @@ session_cert_ok(void *arg, const char *user, const struct usercert *cert)
 	return sshf_user_cert_ok(c->f, user, cert, c->prefix);
 }
 
+/* The client's address (after any PROXY header) names the connection in every log line. */
+static void
+set_peer(struct sconn *c)
+{
+	pg_addr_format((struct sockaddr *)&c->lim.src, c->peer);
+	snprintf(c->prefix, sizeof(c->prefix), "ssh#%llu %s", (unsigned long long)c->id, c->peer);
+}
+
+/* Closes a session that never started: nothing was sent, nothing is owed. */
+static void
+refuse_unstarted(struct sconn *c, const char *why)
+{
+	audit_close(&c->audit, why, uv_now(c->f->loop));
+	set_phase(c, PH_CLOSING);
+	close_side(c, &c->down);
+	close_timer(c);
+}
+
+/*
+ * The SSH session proper: admission by the abuse limits, then our ident and KEXINIT. rest holds
+ * bytes that came behind a PROXY header (NULL: none).
+ */
+static void
+session_start(struct sconn *c, const struct pg_slice *rest)
+{
+	struct ssh_front *f = c->f;
+	struct ssh_transport_config tc = { .role = SSH_ROLE_SERVER, .log_prefix = c->prefix,
+		.host_keys = f->host_keys, .n_host_keys = f->nhost_keys };
+	struct auth_server_conf ac = { .max_tries = f->max_auth_tries, .log_prefix = c->prefix,
+		.arg = c, .key_ok = session_key_ok, .cert_ok = session_cert_ok };
+	uint64_t now = uv_now(f->loop), next;
+	const char *why;
+	int r = 0;
+
+	if ((why = sshl_admit(&f->lim, &c->lim, now, c->prefix)) != NULL) {
+		refuse_unstarted(c, why);
+		return;
+	}
+	if (ssh_transport_new(&tc, &c->down.t) != 0 || (c->auth = auth_server_new(&ac)) == NULL) {
+		LOG_ERR(c->prefix, "out of memory");
+		refuse_unstarted(c, "out of memory");
+		return;
+	}
+	LOG_DEBUG(c->prefix, "connected");
+	(void)sshl_deadline(&f->lim, &c->lim, SSH_T_VERSION, now, &next, c->prefix);
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, on_timer, next - now, 0);
+	flush(c, &c->down);
+	for (int i = 0; rest != NULL && i < 2 && r == 0; i++) {
+		if (rest[i].len > 0)
+			r = ssh_transport_feed(c->down.t, rest[i].p, rest[i].len);
+	}
+	if (r != 0) {
+		flush(c, &c->down);
+		transport_failed(c, &c->down, r);
+		return;
+	}
+	if (rest != NULL)
+		drain(c, &c->down);
+}
+
+/* Bytes from a trusted balancer before the session: its PROXY header, maybe more. */
+static void
+header_input(struct sconn *c, const uint8_t *p, size_t n)
+{
+	struct pg_slice rest[2];
+	int r = ppc_feed(&c->lim.pp, &c->f->lim.pp, p, n, &c->lim.src, rest, c->prefix);
+
+	if (r == 0)
+		return;
+	if (r < 0) {
+		conn_close(c, "invalid PROXY protocol header");
+		return;
+	}
+	set_peer(c);
+	session_start(c, rest);
+	ppc_done(&c->lim.pp);
+}
+
 void
 session_accept(struct ssh_front *f, uv_stream_t *server)
 {
-	struct ssh_transport_config tc = { .role = SSH_ROLE_SERVER,
-		.host_keys = f->host_keys, .n_host_keys = f->nhost_keys };
-	struct auth_server_conf ac = { .max_tries = f->max_auth_tries };
-	struct sockaddr_storage ss;
-	int len = sizeof(ss), r;
+	int len = sizeof(struct sockaddr_storage), r;
 	struct sconn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
@@ -1205,42 +1378,37 @@ session_accept(struct ssh_front *f, uv_stream_t *server)
 	f->conns = c;
 	c->pprev = &f->conns;
 	f->nconns++;
+	audit_start(&c->audit, uv_now(f->loop));
+	snprintf(c->prefix, sizeof(c->prefix), "ssh#%llu", (unsigned long long)c->id);
 	if ((r = uv_accept(server, (uv_stream_t *)&c->down.tcp)) != 0) {
 		LOG_WARN("ssh", "accept: %s", uv_strerror(r));
-		goto fail;
+		refuse_unstarted(c, "accept failed");
+		return;
 	}
 	c->down.connected = 1;
 	f->stats.conns_total++;
-	if (uv_tcp_getpeername(&c->down.tcp, (struct sockaddr *)&ss, &len) == 0)
-		pg_addr_format((struct sockaddr *)&ss, c->peer);
-	else
-		snprintf(c->peer, sizeof(c->peer), "?");
-	snprintf(c->prefix, sizeof(c->prefix), "ssh#%llu %s", (unsigned long long)c->id, c->peer);
+	if (uv_tcp_getpeername(&c->down.tcp, (struct sockaddr *)&c->lim.src, &len) != 0)
+		memset(&c->lim.src, 0, sizeof(c->lim.src));
+	set_peer(c);
 	if (f->stopping || f->nconns > f->max_connections) {
 		LOG_NOTICE(c->prefix, "refused: %zu connections open (ssh.max_connections)",
 		    f->nconns - 1);
 		f->stats.conns_rejected++;
-		goto fail;
+		refuse_unstarted(c, "max_connections");
+		return;
 	}
-	tc.log_prefix = c->prefix;
-	ac.log_prefix = c->prefix;
-	ac.arg = c;
-	ac.key_ok = session_key_ok;
-	ac.cert_ok = session_cert_ok;
-	if ((r = ssh_transport_new(&tc, &c->down.t)) != 0 || (c->auth = auth_server_new(&ac)) == NULL) {
+	if ((r = ppc_start(&c->lim.pp, &f->lim.pp, (struct sockaddr *)&c->lim.src)) < 0) {
 		LOG_ERR(c->prefix, "out of memory");
-		goto fail;
+		refuse_unstarted(c, "out of memory");
+		return;
 	}
-	LOG_DEBUG(c->prefix, "connected");
 	uv_tcp_nodelay(&c->down.tcp, 1);
 	c->down.reading = 1;
 	uv_read_start((uv_stream_t *)&c->down.tcp, on_alloc, on_read);
-	c->grace_end_ms = uv_now(f->loop) + f->login_grace_ms;
-	uv_timer_start(&c->timer, on_timer, f->login_grace_ms, 0);
-	flush(c, &c->down);
-	return;
-fail:
-	set_phase(c, PH_CLOSING);
-	close_side(c, &c->down);
-	close_timer(c);
+	if (r == 1) {
+		/* A trusted balancer's PROXY header comes first; nothing is sent before it. */
+		uv_timer_start(&c->timer, on_timer, f->lim.pp.timeout_ms, 0);
+		return;
+	}
+	session_start(c, NULL);
 }

@@ -395,6 +395,10 @@ class JupyterHub:
                 "c.JupyterHub.cleanup_servers = True",
                 "c.JupyterHub.cleanup_proxy = True",
                 "c.JupyterHub.log_level = 'INFO'",
+                # poolgate (and configurable-http-proxy, which appends the address it saw)
+                # connect from 127.0.0.1: trusting it, the hub logs the client poolgate names
+                # in X-Forwarded-For as the request's "(@address)".
+                "c.JupyterHub.trusted_downstream_ips = ['127.0.0.1']",
             ] + ([
                 "c.JupyterHub.ssl_cert = %r" % self.ssl_cert,
                 "c.JupyterHub.ssl_key = %r" % self.ssl_key,

@@ -164,3 +164,58 @@ def test_max_connections(pool, make_https_poolgate, certs):
         "GET /hub/login HTTP/1.1", "Host: pool.test", "Connection: close"]), timeout=3)[0] == 200,
         5, 0.2, "a request to be served after the held connections closed")
     still_works(g, certs)
+
+
+def _metric(g, name):
+    for line in g.get("/metrics").text().splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_tls_handshakes_per_source_and_in_total(pool, make_https_poolgate, certs):
+    """http.limits: connections still in their TLS handshake are bounded per source and in
+    total; past the bound a new one closes at once; a finished handshake frees its slot, so
+    a browser's requests and other addresses go on."""
+    g = make_https_poolgate([i.config() for i in pool], http=dict(HTTP, header_timeout_ms=20000,
+                            limits={"per_source_startups": 2, "max_startups": "3"}))
+    g.wait_for(P.all_up([i.id for i in pool]),
+               P.first_round_budget(g.health, SLACK) + P.up_budget(g.health, SLACK))
+    socks = []
+
+    def idle(src):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(3)
+        s.connect(("127.0.0.1", g.https_port))
+        s.settimeout(1)
+        socks.append(s)
+        return s
+
+    def closed_at_once(s):
+        try:
+            return s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+    try:
+        a1, a2, a3 = idle("127.0.0.77"), idle("127.0.0.77"), idle("127.0.0.77")
+        assert closed_at_once(a3) and not closed_at_once(a1)
+        b1 = idle("127.0.0.78")
+        c1 = idle("127.0.0.79")	# 3 in handshake: the total is reached
+        assert closed_at_once(c1) and not closed_at_once(b1)
+        assert _metric(g, "poolgate_http_handshakes_in_progress") == 3
+        a1.close()
+        P.poll(lambda: _metric(g, "poolgate_http_handshakes_in_progress") == 2, 10, 0.1,
+               "a slot freed")
+        still_works(g, certs)	# handshakes done: they no longer count
+        assert _metric(g, "poolgate_http_handshakes_in_progress") == 2
+    finally:
+        for s in socks:
+            s.close()
+    log = g.log()
+    assert "(http.limits.per_source_startups); closing" in log
+    assert "(http.limits.max_startups 3:100:3); closing" in log
+    assert _metric(g, 'poolgate_http_limit_refused_total{limit="per_source"}') == 1
+    assert _metric(g, 'poolgate_http_limit_refused_total{limit="max_startups"}') == 1

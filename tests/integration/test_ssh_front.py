@@ -48,10 +48,10 @@ class Env:
 
 
 def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=True,
-              instances=None, health=None, wait_up=True, trusted_ca=None):
+              instances=None, health=None, wait_up=True, trusted_ca=None, top=None):
     """Keys, authorized_keys under a %u pattern, and a poolgate with the SSH front door in front
     of the pool. known_hosts: True lists the instances' real keys, a list gives the lines,
-    None sets no file. ssh: more `ssh` settings."""
+    None sets no file. ssh: more `ssh` settings; top: more top-level settings."""
     for u in USERS:
         ensure_user(u)
     e = Env()
@@ -82,6 +82,7 @@ def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=T
                       start=False, health=health)
     g.cfg["listen"]["ssh"] = ["127.0.0.1:%d" % e.port]
     g.cfg["ssh"] = settings
+    g.cfg.update(top or {})
     g.start()
     for inst in (g.cfg["instances"] if wait_up else []):
         g.wait_state(inst["id"], "up", P.first_round_budget(g.health, SLACK)

@@ -129,6 +129,55 @@ test_format_unknown_family(void **state)
 	assert_string_equal(pg_addr_format((struct sockaddr *)&ss, buf), "?");
 }
 
+static void
+test_cidr(void **state)
+{
+	static const char *const bad[] = { "", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.1/8",
+		"10.0.0.0/08", "10.0.0.0/8x", "fd00::1/8", "fd00::/129", "example.com/8", "10.0.0.0 /8",
+		"10.0.0.0/-1" };
+	struct pg_cidr c;
+	struct sockaddr_storage ss;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (pg_cidr_parse(bad[i], &c) != PG_EPARSE)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	assert_int_equal(pg_cidr_parse("10.0.0.0/8", &c), 0);
+	assert_int_equal(pg_addr_from_ip("10.200.3.4", 1, &ss), 0);
+	assert_true(pg_cidr_match(&c, (struct sockaddr *)&ss));
+	assert_int_equal(pg_addr_from_ip("::ffff:10.200.3.4", 1, &ss), 0);
+	assert_true(pg_cidr_match(&c, (struct sockaddr *)&ss));	/* IPv4-mapped counts as IPv4 */
+	assert_int_equal(pg_addr_from_ip("11.0.0.1", 1, &ss), 0);
+	assert_false(pg_cidr_match(&c, (struct sockaddr *)&ss));
+	assert_int_equal(pg_cidr_parse("192.0.2.7", &c), 0);	/* one address: /32 */
+	assert_int_equal(c.bits, 32);
+	assert_int_equal(pg_addr_from_ip("192.0.2.7", 1, &ss), 0);
+	assert_true(pg_cidr_match(&c, (struct sockaddr *)&ss));
+	assert_int_equal(pg_addr_from_ip("192.0.2.6", 1, &ss), 0);
+	assert_false(pg_cidr_match(&c, (struct sockaddr *)&ss));
+	assert_int_equal(pg_cidr_parse("2001:db8:80::/41", &c), 0);
+	assert_int_equal(pg_addr_from_ip("2001:db8:ff::1", 1, &ss), 0);
+	assert_true(pg_cidr_match(&c, (struct sockaddr *)&ss));
+	assert_int_equal(pg_addr_from_ip("2001:db8:7f::1", 1, &ss), 0);
+	assert_false(pg_cidr_match(&c, (struct sockaddr *)&ss));
+	assert_int_equal(pg_addr_from_ip("10.0.0.1", 1, &ss), 0);
+	assert_false(pg_cidr_match(&c, (struct sockaddr *)&ss));	/* families differ */
+	assert_int_equal(pg_cidr_parse("0.0.0.0/0", &c), 0);
+	assert_true(pg_cidr_match(&c, (struct sockaddr *)&ss));
+}
+
+static void
+test_ip_only(void **state)
+{
+	struct sockaddr_storage ss;
+	char buf[PG_ADDRSTRLEN];
+
+	assert_int_equal(pg_addr_from_ip("2001:db8::1", 22, &ss), 0);
+	assert_string_equal(pg_addr_ip((struct sockaddr *)&ss, buf), "2001:db8::1");
+	assert_int_equal(pg_addr_from_ip("192.0.2.1", 22, &ss), 0);
+	assert_string_equal(pg_addr_ip((struct sockaddr *)&ss, buf), "192.0.2.1");
+}
+
 int
 main(void)
 {
@@ -139,6 +188,8 @@ main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_from_ip),
 		cmocka_unit_test(test_format_unknown_family),
+		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_ip_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

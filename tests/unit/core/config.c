@@ -379,6 +379,35 @@ static const struct err_case config_errors[] = {
 	  "placement.weights.gpu: expected a number in 0..1000" },
 	{ "placement users weight zero", "{\"placement\": {\"weights\": {\"users\": 0}}}", 0,
 	  "placement.weights.users: must be above 0" },
+	{ "ssh limits unknown", "{\"ssh\": {\"limits\": {\"max_startup\": \"1\"}}}", 0,
+	  "ssh.limits.max_startup: unknown key" },
+	{ "startups start > full", "{\"ssh\": {\"limits\": {\"max_startups\": \"20:30:10\"}}}", 0,
+	  "ssh.limits.max_startups: expected \"start:rate:full\"" },
+	{ "startups two fields", "{\"ssh\": {\"limits\": {\"max_startups\": \"1:2\"}}}", 0,
+	  "ssh.limits.max_startups: expected" },
+	{ "startups trailing colon", "{\"ssh\": {\"limits\": {\"max_startups\": \"1:2:3:\"}}}",
+	  0, "ssh.limits.max_startups: expected" },
+	{ "startups rate", "{\"http\": {\"limits\": {\"max_startups\": \"1:101:3\"}}}", 0,
+	  "http.limits.max_startups: expected" },
+	{ "startups zero", "{\"http\": {\"limits\": {\"max_startups\": \"0\"}}}", 0,
+	  "http.limits.max_startups: expected" },
+	{ "startups sign", "{\"http\": {\"limits\": {\"max_startups\": \"-1:3:4\"}}}", 0,
+	  "http.limits.max_startups: expected" },
+	{ "penalty max below delay",
+	  "{\"ssh\": {\"limits\": {\"penalty\": {\"delay_ms\": 900, \"max_delay_ms\": 800}}}}", 0,
+	  "ssh.limits.penalty.max_delay_ms: must be at least delay_ms (900)" },
+	{ "penalty unknown", "{\"ssh\": {\"limits\": {\"penalty\": {\"delay\": 1}}}}", 0,
+	  "ssh.limits.penalty.delay: unknown key" },
+	{ "ipv6 prefix", "{\"ssh\": {\"limits\": {\"ipv6_prefix\": 0}}}", 0,
+	  "ssh.limits.ipv6_prefix: expected an integer in 1..128" },
+	{ "pp without trusted", "{\"proxy_protocol\": {\"ssh\": true}}", 0,
+	  "proxy_protocol.trusted: required" },
+	{ "pp bad cidr", "{\"proxy_protocol\": {\"trusted\": [\"10.0.0.0/8\", \"10.0.0.1/8\"]}}", 0,
+	  "proxy_protocol.trusted[1]: expected an IP address or a block" },
+	{ "pp not bool", "{\"proxy_protocol\": {\"https\": 1, \"trusted\": [\"10.0.0.1\"]}}", 0,
+	  "proxy_protocol.https: expected true or false" },
+	{ "pp unknown", "{\"proxy_protocol\": {\"smtp\": true}}", 0,
+	  "proxy_protocol.smtp: unknown key" },
 };
 
 static void
@@ -431,6 +460,54 @@ test_ssh_defaults(void **state)
 	assert_int_equal(cfg->ssh.nmethod_rules, 0);
 	assert_null(cfg->ssh.keys_command);
 	assert_int_equal(cfg->ssh.keys_command_timeout_ms, 5000);
+	assert_int_equal(cfg->ssh.limits.conn.start, 100);
+	assert_int_equal(cfg->ssh.limits.conn.rate, 30);
+	assert_int_equal(cfg->ssh.limits.conn.full, 1000);
+	assert_int_equal(cfg->ssh.limits.conn.per_source, 20);
+	assert_int_equal(cfg->ssh.limits.ident_timeout_ms, 10000);
+	assert_int_equal(cfg->ssh.limits.kex_timeout_ms, 30000);
+	assert_int_equal(cfg->ssh.limits.block_after, 20);
+	assert_int_equal(cfg->http.limits.full, 1000);
+	assert_int_equal(cfg->proxy_protocol.ssh, 0);
+	assert_int_equal(cfg->proxy_protocol.ntrusted, 0);
+	assert_int_equal(cfg->proxy_protocol.timeout_ms, 3000);
+	pg_config_free(cfg);
+}
+
+static void
+test_limits_and_proxy_protocol(void **state)
+{
+	struct pg_config *cfg = parse_ok("{\"ssh\": {\"limits\": {\"max_startups\": \"5:50:60\","
+	    " \"per_source_startups\": 0, \"max_sources\": 100, \"ipv6_prefix\": 128,"
+	    " \"ident_timeout_ms\": 100, \"kex_timeout_ms\": 200, \"penalty\": {\"free_failures\": 0,"
+	    " \"delay_ms\": 0, \"max_delay_ms\": 0, \"half_life_ms\": 1000, \"block_after\": 0,"
+	    " \"block_ms\": 1000}}}, \"http\": {\"limits\": {\"max_startups\": \"7\"}},"
+	    " \"proxy_protocol\": {\"ssh\": true, \"https\": false, \"http\": true,"
+	    " \"trusted\": [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"], \"timeout_ms\": 500}}");
+	const struct ssh_limits_conf *l = &cfg->ssh.limits;
+
+	assert_int_equal(l->conn.start, 5);
+	assert_int_equal(l->conn.rate, 50);
+	assert_int_equal(l->conn.full, 60);
+	assert_int_equal(l->conn.per_source, 0);
+	assert_int_equal(l->conn.max_sources, 100);
+	assert_int_equal(l->conn.ipv6_prefix, 128);
+	assert_int_equal(l->ident_timeout_ms, 100);
+	assert_int_equal(l->kex_timeout_ms, 200);
+	assert_int_equal(l->delay_ms, 0);
+	assert_int_equal(l->block_after, 0);
+	/* One number is a hard limit: full:100:full. */
+	assert_int_equal(cfg->http.limits.start, 7);
+	assert_int_equal(cfg->http.limits.rate, 100);
+	assert_int_equal(cfg->http.limits.full, 7);
+	assert_int_equal(cfg->http.limits.per_source, 20);
+	assert_int_equal(cfg->proxy_protocol.ssh, 1);
+	assert_int_equal(cfg->proxy_protocol.https, 0);
+	assert_int_equal(cfg->proxy_protocol.http, 1);
+	assert_int_equal(cfg->proxy_protocol.ntrusted, 3);
+	assert_int_equal(cfg->proxy_protocol.trusted[1].bits, 32);
+	assert_int_equal(cfg->proxy_protocol.trusted[2].bits, 32);
+	assert_int_equal(cfg->proxy_protocol.timeout_ms, 500);
 	pg_config_free(cfg);
 }
 
@@ -794,6 +871,7 @@ main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_ssh_defaults),
 		cmocka_unit_test(test_ssh_full),
+		cmocka_unit_test(test_limits_and_proxy_protocol),
 		cmocka_unit_test(test_error_truncated),
 		cmocka_unit_test(test_discovery_valid),
 		cmocka_unit_test(test_discovery_empty),
