@@ -1002,6 +1002,11 @@ config_defaults(struct pg_config *cfg)
 		.ident_timeout_ms = 10000, .kex_timeout_ms = 30000, .free_failures = 5,
 		.delay_ms = 500, .max_delay_ms = 10000, .half_life_ms = 600000, .block_after = 20,
 		.block_ms = 300000 };
+	/*
+	 * Browsers open several connections at once and a whole office may share one NAT address:
+	 * per source, https allows more handshakes in flight than ssh allows unauthenticated logins.
+	 */
+	cfg->http.limits.per_source = 200;
 	cfg->proxy_protocol.timeout_ms = 3000;
 	cfg->nlisten_ssh = 1;
 	if ((cfg->listen_ssh = calloc(1, sizeof(char *))) == NULL ||

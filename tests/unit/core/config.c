@@ -500,7 +500,7 @@ test_limits_and_proxy_protocol(void **state)
 	assert_int_equal(cfg->http.limits.start, 7);
 	assert_int_equal(cfg->http.limits.rate, 100);
 	assert_int_equal(cfg->http.limits.full, 7);
-	assert_int_equal(cfg->http.limits.per_source, 20);
+	assert_int_equal(cfg->http.limits.per_source, 200);
 	assert_int_equal(cfg->proxy_protocol.ssh, 1);
 	assert_int_equal(cfg->proxy_protocol.https, 0);
 	assert_int_equal(cfg->proxy_protocol.http, 1);
