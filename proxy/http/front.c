@@ -30,8 +30,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define FLOW_HIGH (1u << 20)	/* pause the other side above this many queued bytes */
-#define FLOW_LOW (256u << 10)	/* and resume below this */
+#define FLOW_HIGH (256u << 10)	/* pause the other side above this many queued bytes */
+#define FLOW_LOW (64u << 10)	/* and resume below this */
 #define FORM_MAX 8192		/* a login form we buffer to learn the user */
 #define RESP_HEAD_MAX (64u << 10)
 #define UPSTREAM_IDLE_MS 4000	/* below Node's 5 s keep-alive in configurable-http-proxy */
