@@ -252,6 +252,48 @@ def test_password_attempt_limit(instances, make_gate):
     assert "too many authentication failures" in gate.log()
 
 
+def test_bad_passwords_slowed_then_source_refused(instances, make_gate):
+    """50 wrong passwords from one address, one per connection: relayed to the instance, refused
+    there, and counted by poolgate's penalty like refused keys: answered later and later, then
+    the address is blocked and refused at connect. Another address logs in with the password."""
+    bad, good = "127.0.0.77", "127.0.0.78"
+    penalty = {"free_failures": 3, "delay_ms": 200, "max_delay_ms": 1600,
+               "half_life_ms": 86400000, "block_after": 12, "block_ms": 60000}
+    gate = make_gate(instances["pw"], {"methods": ["password"]},
+                     ssh={"limits": {"penalty": penalty}})
+    outcomes, took = [], []
+    deadline = time.monotonic() + 180
+    for _ in range(50):
+        assert time.monotonic() < deadline, "50 attempts took too long: %r" % took
+        t0 = time.monotonic()
+        r = gate.sshpass(PW_USER, "wrong-" + PW, "echo should-not-run",
+                         extra=["-b", bad, "-o", "NumberOfPasswordPrompts=1"])
+        took.append(time.monotonic() - t0)
+        assert r.returncode != 0 and "should-not-run" not in r.stdout, r.stderr
+        if "too many failed logins from your address" in r.stderr:
+            outcomes.append("blocked")
+        elif "Permission denied" in r.stderr or r.returncode == 5:
+            outcomes.append("denied")
+        else:
+            assert re.search(r"Connection closed|Connection reset|kex_exchange_identification",
+                             r.stderr), (r.returncode, r.stderr)
+            outcomes.append("refused")
+    assert outcomes == ["denied"] * 11 + ["blocked"] + ["refused"] * 38, outcomes
+    # Slowed: the free failures at once, later ones held back up to the 1.6 s cap.
+    assert min(took[6:11]) >= 1.5 > max(took[:3]), took
+    assert max(took[12:]) < 1.5, took
+    log = gate.log()
+    assert re.search(r"source 127\.0\.0\.77 blocked for 60000 ms after 12 failed attempts", log)
+    assert "wrong-" + PW not in log
+    # The instance saw the 12 attempts that reached it, and no more.
+    assert len(re.findall(r"Failed password for %s" % PW_USER, gate.sshd_log())) == 12
+    # The blocked address is refused even with the right password; another one logs in.
+    r = gate.sshpass(PW_USER, PW, "echo ok", extra=["-b", bad])
+    assert r.returncode != 0 and "ok" not in r.stdout, r.stderr
+    r = gate.sshpass(PW_USER, PW, "echo ok", extra=["-b", good])
+    assert (r.returncode, r.stdout) == (0, "ok\n"), (r.stderr, gate.g.log_tail(20))
+
+
 # ---- 4. methods per user; none answers the allowed methods ---------------------------------
 
 
