@@ -145,7 +145,11 @@ def main():
             # poolgate's defaults, spelled out: a dead instance shows within about 6 s.
             "health": {"interval_ms": 2000, "timeout_ms": 1000, "rise": 2, "fall": 3,
                        "jitter_pct": 10, "checks": ["tcp", "ssh", "http"],
-                       "http_path": "/hub/health"},
+                       "http_path": "/hub/health",
+                       # The load probe logs in as the demo user with a pool-CA certificate,
+                       # which the demo instances trust (docs/placement.md).
+                       "load": {"enabled": True, "user": args.ssh_user, "auth": "certificate",
+                                "interval_ms": 5000, "timeout_ms": 3000}},
             "admin": {"token_file": token_path},
         }
         with open(cfg_path, "w") as f:
