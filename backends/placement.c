@@ -228,3 +228,24 @@ place_peek(struct registry *reg, struct pin_table *pins, const char *user, int64
 	(void)decide(reg, pins, user, now_ms, &in);
 	return in;
 }
+
+int
+place_record(struct registry *reg, struct pin_table *pins, const char *user,
+    const struct instance *in, int64_t now_ms, const char *why)
+{
+	struct place_ctl *ctl = reg_placement(reg);
+	char prefix[PIN_USER_MAX + 8];
+	int r;
+
+	if (pins_get(pins, user) != NULL)
+		return 0;
+	snprintf(prefix, sizeof(prefix), "user %s", user);
+	if ((r = pins_set(pins, user, in->conf.id, now_ms)) != 0) {
+		ctl->decisions[PLACE_ERROR]++;
+		LOG_ERR(prefix, "cannot pin to %s: %s", in->conf.id, pg_strerror(r));
+		return r;
+	}
+	ctl->decisions[PLACE_NEW]++;
+	LOG_INFO(prefix, "pinned to %s (%s)", in->conf.id, why);
+	return 0;
+}

@@ -82,4 +82,12 @@ enum place_reason place_verdict(struct registry *reg, const struct pin_table *pi
 struct instance *place_anonymous(struct registry *reg, const struct pin_table *pins,
     int64_t now_ms);
 
+/*
+ * Records user's first pin on in, where place_peek() sent her, once her login there was accepted
+ * (by the instance's sshd or JupyterHub; why says which, for the log line). Does nothing when she
+ * has a pin by now. Counted as a new placement. Returns 0 or pins_set()'s error.
+ */
+int place_record(struct registry *reg, struct pin_table *pins, const char *user,
+    const struct instance *in, int64_t now_ms, const char *why);
+
 #endif

@@ -115,6 +115,7 @@ struct hconn {
 	int tunnel;
 	int live;			/* the tunnel counts as user's live session */
 	char user[256];			/* the user this exchange was attributed to, or "" */
+	int login_unconfirmed;		/* route_result.login_unconfirmed of this exchange */
 	char set_cookie[512];
 	struct pg_buf sent_head;	/* the request head, kept for one retry on a stale connection */
 };
@@ -365,6 +366,7 @@ exchange_reset(struct hconn *hc)
 	pg_buf_reset(&hc->form);
 	pg_buf_reset(&hc->sent_head);
 	hc->set_cookie[0] = '\0';
+	hc->login_unconfirmed = 0;
 	hc->resp_state = RESP_NONE;
 	hc->req_state = REQ_IDLE;
 	hc->retried = hc->tunnel = 0;
@@ -491,6 +493,7 @@ route_and_start(struct hconn *hc)
 	hc->in = res.in;
 	snprintf(hc->set_cookie, sizeof(hc->set_cookie), "%s", res.set_cookie);
 	snprintf(hc->user, sizeof(hc->user), "%s", res.user);
+	hc->login_unconfirmed = res.login_unconfirmed;
 	LOG_DEBUG(hc->peer, "%s %.*s -> %s%s%s", hc->method, (int)rq.url.len, rq.url.p,
 	    hc->in->conf.id, res.user[0] ? " for " : "", res.user);
 	start_upstream(hc);
@@ -716,6 +719,10 @@ rs_on_headers_complete(llhttp_t *p)
 	}
 	hc->resp_status = status;
 	hc->resp_close_delimited = 0;
+	/* JupyterHub answers an accepted login with a redirect that sets its login cookie. */
+	if (hc->login_unconfirmed && (status == 302 || status == 303) &&
+	    head_get(&hc->ph, "set-cookie").p != NULL)
+		route_login_accepted(hc->f->rt, hc->user, hc->in, pg_wall_ms());
 	if (status == 101) {
 		if (!hc->req_upgrade)
 			return HPE_USER;	/* an upgrade we did not ask for */

@@ -1,10 +1,14 @@
 /*
  * Routing for the HTTPS front door (DESIGN.md, HTTPS: affinity).
  *
- *   1. A request that names its user (/user/<name>/, /hub/spawn/<name>, /hub/api/users/<name>,
- *      the login form) goes where that user is pinned; place_user() pins new users and re-pins
- *      users whose instance is gone. A known user's pin wins over the browser's cookie, so a
- *      browser logs in where that user's sessions already are.
+ *   1. A request that names a user poolgate knows (she has a pin: /user/<name>/,
+ *      /hub/spawn/<name>, /hub/api/users/<name>, the login form) goes where she is pinned;
+ *      place_user() re-pins her if her instance is gone. A known user's pin wins over the
+ *      browser's cookie, so a browser logs in where that user's sessions already are.
+ *      Names nobody has proven make no pins: a login form for a new user goes where
+ *      place_peek() would put her and her pin is recorded only when JupyterHub accepts the
+ *      login (route_login_accepted()); a URL naming an unknown user is routed as in 2 and 3.
+ *      Otherwise anyone could fill the pool up to capacity with requests for made-up names.
  *   2. Otherwise a valid affinity cookie (MAC checked first, never followed when forged or
  *      expired) names the instance, if it can still serve.
  *   3. Otherwise the browser is anonymous and new: the instance a new user would get
@@ -103,8 +107,11 @@ route_pick(struct router *rt, const struct route_req *req, struct route_result *
 		res->user[0] = '\0';
 	have_cookie = cookie_instance(rt, req->cookie, now_s, cid);
 
-	if (res->user[0] != '\0') {
+	if (res->user[0] != '\0' && pins_get(rt->pins, res->user) != NULL) {
 		in = place_user(rt->reg, rt->pins, res->user, req->now_ms, &moved);
+	} else if (res->user[0] != '\0' && req->form.p != NULL) {
+		in = place_peek(rt->reg, rt->pins, res->user, req->now_ms);
+		res->login_unconfirmed = in != NULL;
 	} else if (have_cookie && (in = reg_find(rt->reg, cid)) != NULL && can_serve(in)) {
 		/* keep the browser where its session is */
 	} else {
@@ -131,6 +138,14 @@ route_pick(struct router *rt, const struct route_req *req, struct route_result *
 	}
 	pg_buf_free(&sc);
 	return 0;
+}
+
+void
+route_login_accepted(struct router *rt, const char *user, const struct instance *in,
+    int64_t now_ms)
+{
+	if (user[0] != '\0')
+		(void)place_record(rt->reg, rt->pins, user, in, now_ms, "JupyterHub accepted the login");
 }
 
 int

@@ -32,6 +32,11 @@ struct route_result {
 	char set_cookie[512];		/* a whole "Set-Cookie: ...\r\n" line, or "" */
 	char user[256];			/* the user the request was attributed to, or "" */
 	int pool_full;			/* in == NULL because every instance up is full */
+	/*
+	 * A login form for a user poolgate does not know yet: routed where she would be placed, but
+	 * pinned only when JupyterHub accepts the login (route_login_accepted()).
+	 */
+	int login_unconfirmed;
 };
 
 struct route_req {
@@ -43,6 +48,13 @@ struct route_req {
 
 /* Returns 0 and fills *res (res->in may be NULL: answer 503). */
 int route_pick(struct router *rt, const struct route_req *req, struct route_result *res);
+
+/*
+ * JupyterHub accepted the unconfirmed login of user on in (its answer to the login form was a
+ * redirect that set a cookie): records her pin there, unless one was made meanwhile.
+ */
+void route_login_accepted(struct router *rt, const char *user, const struct instance *in,
+    int64_t now_ms);
 
 /*
  * A websocket of user (route_result.user) to in opened: it counts as her live session until

@@ -540,7 +540,6 @@ static void
 record_pin(struct sconn *c)
 {
 	const char *pinned = pins_get(c->f->pins, c->user);
-	int r;
 
 	if (pinned != NULL && strcmp(pinned, c->inst->conf.id) != 0)
 		LOG_NOTICE(c->prefix, "user %s: logged in on %s while pinned to %s; pin kept",
@@ -549,11 +548,8 @@ record_pin(struct sconn *c)
 		pins_touch(c->f->pins, c->user, pg_wall_ms());
 		return;
 	}
-	if ((r = pins_set(c->f->pins, c->user, c->inst->conf.id, pg_wall_ms())) != 0)
-		LOG_ERR(c->prefix, "user %s: cannot pin to %s: %s", c->user, c->inst->conf.id,
-		    pg_strerror(r));
-	else
-		LOG_INFO(c->prefix, "user %s: pinned to %s", c->user, c->inst->conf.id);
+	(void)place_record(c->f->reg, c->f->pins, c->user, c->inst, pg_wall_ms(),
+	    "the instance accepted the login");
 }
 
 static void

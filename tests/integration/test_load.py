@@ -190,6 +190,12 @@ def https_get(g, certs, path):
     return P.parse_head(r.stdout)
 
 
+def https_login(g, certs, user):
+    """A browser login of user through the https front door (JupyterHub's dummy authenticator
+    accepts it): the pin is made when JupyterHub says yes."""
+    P.HubBrowser(g.base_url, ca=certs.ca).login(user)
+
+
 def ssh_login(g, user, command="true"):
     return subprocess.run([SSH, "-F", "/dev/null", "-o", "StrictHostKeyChecking=no",
                            "-o", "UserKnownHostsFile=%s" % g.user_known_hosts,
@@ -406,15 +412,14 @@ def test_high_load_sends_new_users_elsewhere(pool, make_poolgate, tmp_path, cert
     wait_load(g, [cool.id], lambda l: known(l) and l["load1"] == 0.1, "cool load reported")
     # By users alone they would alternate; the load sends all three to the cool instance.
     for n in range(3):
-        status, _, _ = https_get(g, certs, "/user/new%d/" % n)
-        assert status != 503, status
+        https_login(g, certs, "new%d" % n)
         assert g.user_instance("new%d" % n) == cool.id, g.users()
     # The figures follow the instances: the loads swap, and so does the choice.
     write_load(load_files, hot.ip, 0.1, 0.1)
     write_load(load_files, cool.ip, 8.0, 0.9)
     wait_load(g, [hot.id], lambda l: known(l) and l["load1"] == 0.1, "loads swapped")
     wait_load(g, [cool.id], lambda l: known(l) and l["load1"] == 8.0, "loads swapped")
-    https_get(g, certs, "/user/late/")
+    https_login(g, certs, "late")
     assert g.user_instance("late") == hot.id, g.users()
     scores = {i.id: load_of(g, i.id)["placement_score"] for i in pool}
     assert scores[hot.id] < scores[cool.id], scores
@@ -436,11 +441,10 @@ def test_capacity_pins_and_pool_full(pool, make_poolgate, tmp_path, certs):
               certs=certs)
     expect = {"u1": b.id, "u2": a.id, "u3": b.id}   # 1/3 < 1/2; 1/2 < 2/3; 2/3 < 1
     for user, where in sorted(expect.items()):
-        status, _, _ = https_get(g, certs, "/user/%s/" % user)
-        assert status != 503, status
+        https_login(g, certs, user)
         assert g.user_instance(user) == where, (user, g.users())
     for user in ("u4", "u5"):   # 2/2 against 3/3: one each, whichever ties say
-        https_get(g, certs, "/user/%s/" % user)
+        https_login(g, certs, user)
     users = g.users()
     assert len(users[a.id]) == 2 and len(users[b.id]) == 3, users
 

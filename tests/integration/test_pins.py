@@ -355,10 +355,10 @@ def test_state_dir_full(pool, make_https_poolgate, certs, tmp_path, untrust):
             wait_synced(g)
             fill(mnt)
             mark = g.log_mark()
-            # Each request naming a new user pins that user: ~100 records fill a page.
+            # Each browser login of a new user pins that user: ~100 records fill a page.
             b = P.HubBrowser(g.base_url, ca=certs.ca)
             for n in range(400):
-                b.get("/hub/api/users/fill-%d" % n)
+                b.login("fill-%d" % n)
                 if "pins: cannot append to %s" % mnt in g.log_since(mark):
                     break
             line = g.wait_log(lambda l: "pins: cannot append to %s" % mnt in l, 10, mark,

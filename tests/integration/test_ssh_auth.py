@@ -279,10 +279,13 @@ def test_bad_passwords_slowed_then_source_refused(instances, make_gate):
                              r.stderr), (r.returncode, r.stderr)
             outcomes.append("refused")
     assert outcomes == ["denied"] * 11 + ["blocked"] + ["refused"] * 38, outcomes
-    # Slowed: the free failures at once, later ones held back up to the 1.6 s cap.
-    assert min(took[6:11]) >= 1.5 > max(took[:3]), took
-    assert max(took[12:]) < 1.5, took
+    # Slowed: the free failures at once, later ones held back up to the 1.6 s cap. Durations
+    # are lower bounds only (a busy machine makes every attempt slower); poolgate's own log says
+    # which answers it held back and for how long.
+    assert min(took[6:11]) >= 1.5, took
     log = gate.log()
+    held = [int(ms) for ms in re.findall(r"failed attempt answered after (\d+) ms", log)]
+    assert len(held) == 11 - 3 and held == sorted(held) and held[-1] == 1600, held
     assert re.search(r"source 127\.0\.0\.77 blocked for 60000 ms after 12 failed attempts", log)
     assert "wrong-" + PW not in log
     # The instance saw the 12 attempts that reached it, and no more.

@@ -111,18 +111,45 @@ static void
 test_user_is_pinned_and_stays(void **state)
 {
 	struct fx *f = *state;
-	struct route_result r1 = pick(f, "/user/alice/api/kernels", NULL, NULL), r2;
+	struct route_result r1 = pick(f, "/hub/login", NULL, "username=alice&password=x"), r2;
 
+	/* A login nobody confirmed yet: routed where she would go, pinned only once accepted. */
 	assert_string_equal(r1.user, "alice");
 	assert_non_null(r1.in);
+	assert_int_equal(r1.login_unconfirmed, 1);
+	assert_null(pins_get(f->pins, "alice"));
+	route_login_accepted(f->rt, "alice", r1.in, NOW_MS);
 	assert_string_equal(pins_get(f->pins, "alice"), id_of(&r1));
 	assert_non_null(strstr(r1.set_cookie, "Set-Cookie: poolgate_affinity=v1."));
 	for (int i = 0; i < 20; i++) {
 		r2 = pick(f, "/user/alice/tree", NULL, NULL);
 		assert_string_equal(id_of(&r2), id_of(&r1));
+		assert_int_equal(r2.login_unconfirmed, 0);
 		done(&r2);
 	}
 	done(&r1);
+}
+
+static void
+test_unproven_names_make_no_pins(void **state)
+{
+	struct fx *f = *state;
+	char path[64];
+
+	/* Requests naming users nobody logged in as: routed, never pinned (no pool to fill). */
+	for (int i = 0; i < 50; i++) {
+		struct route_result r;
+
+		snprintf(path, sizeof(path), "/hub/api/users/made-up-%d", i);
+		r = pick(f, path, NULL, NULL);
+		assert_non_null(r.in);
+		assert_int_equal(r.login_unconfirmed, 0);
+		done(&r);
+		r = pick(f, "/hub/login", NULL, "username=nobody&password=wrong");
+		assert_non_null(r.in);
+		done(&r);	/* JupyterHub refused it: route_login_accepted() is never called */
+	}
+	assert_int_equal(pins_size(f->pins), 0);
 }
 
 static void
@@ -245,6 +272,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_user_is_pinned_and_stays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unproven_names_make_no_pins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin_wins_over_cookie_and_cookie_is_rewritten,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_cookie_keeps_anonymous_browser, setup,
