@@ -56,21 +56,25 @@ pg_secret_check_path(const char *path, const char *what, char *err, size_t errle
 }
 
 int
-pg_secret_check_config(const struct pg_config *cfg, char *err, size_t errlen)
+pg_secret_check_config(const struct pg_config *cfg, const char **what, char *err, size_t errlen)
 {
+	const char *w = NULL;
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < cfg->ssh.nhost_keys; i++)
-		r = pg_secret_check_path(cfg->ssh.host_keys[i], "ssh.host_keys", err, errlen);
+		r = pg_secret_check_path(cfg->ssh.host_keys[i], w = PG_SECRET_HOST_KEYS, err, errlen);
 	if (r == 0 && cfg->ssh.ca_key != NULL)
-		r = pg_secret_check_path(cfg->ssh.ca_key, "ssh.upstream_auth.ca_key", err, errlen);
+		r = pg_secret_check_path(cfg->ssh.ca_key, w = "ssh.upstream_auth.ca_key", err, errlen);
 	if (r == 0 && cfg->ssh.upstream_key != NULL)
-		r = pg_secret_check_path(cfg->ssh.upstream_key, "ssh.upstream_auth.key", err, errlen);
+		r = pg_secret_check_path(cfg->ssh.upstream_key, w = "ssh.upstream_auth.key", err,
+		    errlen);
 	if (r == 0 && cfg->load.enabled && cfg->load.key != NULL)
-		r = pg_secret_check_path(cfg->load.key, "health.load.key", err, errlen);
+		r = pg_secret_check_path(cfg->load.key, w = "health.load.key", err, errlen);
 	for (size_t i = 0; r == 0 && i < cfg->ncerts; i++)
-		r = pg_secret_check_path(cfg->certs[i].key, "tls.certificates[].key", err, errlen);
+		r = pg_secret_check_path(cfg->certs[i].key, w = "tls.certificates[].key", err, errlen);
 	if (r == 0 && cfg->admin_token_file != NULL)
-		r = pg_secret_check_path(cfg->admin_token_file, "admin.token_file", err, errlen);
+		r = pg_secret_check_path(cfg->admin_token_file, w = PG_SECRET_ADMIN_TOKEN, err, errlen);
+	if (r != 0 && what != NULL)
+		*what = w;
 	return r;
 }

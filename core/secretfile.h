@@ -38,12 +38,18 @@ int pg_secret_check_fd(int fd, const char *path, const char *what, char *err, si
  */
 int pg_secret_check_path(const char *path, const char *what, char *err, size_t errlen);
 
+/* What pg_secret_check_config() names the host keys and the admin token. */
+#define PG_SECRET_HOST_KEYS "ssh.host_keys"
+#define PG_SECRET_ADMIN_TOKEN "admin.token_file"
+
 /*
  * The rule on every secret path the config names (ssh.host_keys, ssh.upstream_auth.ca_key and
  * .key, health.load.key, tls.certificates[].key, admin.token_file), in that order; the first
- * refusal is returned. Files poolgate makes in state_dir are checked where they are read.
- * Blocking: start-up or the thread pool. Returns 0 or a negative code with err.
+ * refusal is returned, and (what not NULL) *what set to its static config key. Files poolgate
+ * makes in state_dir are checked where they are read. Blocking: start-up or the thread pool.
+ * Returns 0 or a negative code with err.
  */
-int pg_secret_check_config(const struct pg_config *cfg, char *err, size_t errlen);
+int pg_secret_check_config(const struct pg_config *cfg, const char **what, char *err,
+    size_t errlen);
 
 #endif

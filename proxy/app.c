@@ -57,6 +57,7 @@ struct app {
 	uv_work_t reload_check;		/* the new config's secret files, checked off the loop */
 	struct pg_config *reload_cfg;	/* the config being checked; NULL when none */
 	char reload_err[512];
+	const char *reload_what;	/* the config key whose secret file was refused */
 };
 
 /* /metrics: each front door that runs appends its families. */
@@ -372,7 +373,9 @@ reload_check_work(uv_work_t *w)
 {
 	struct app *a = w->data;
 
-	if (pg_secret_check_config(a->reload_cfg, a->reload_err, sizeof(a->reload_err)) != 0)
+	a->reload_what = NULL;
+	if (pg_secret_check_config(a->reload_cfg, &a->reload_what, a->reload_err,
+	    sizeof(a->reload_err)) != 0)
 		return;
 	a->reload_err[0] = '\0';
 }
@@ -395,10 +398,20 @@ on_reload_checked(uv_work_t *w, int status)
 		return;
 	}
 	if (a->reload_err[0] != '\0') {
+		int token_spoiled = a->reload_what != NULL &&
+		    strcmp(a->reload_what, PG_SECRET_ADMIN_TOKEN) == 0 &&
+		    streq_null(nc->admin_token_file, a->cfg->admin_token_file);
+
 		pg_config_free(nc);
 		a->env.counters.reloads_failed++;
 		LOG_ERR("reload", "refused: %s; the running config stays", a->reload_err);
 		note_reload(a, a->reload_err);
+		/*
+		 * A token others may now read is no secret any more: admin actions stop (fail closed,
+		 * as for a token file that cannot be read) until a reload finds it private again.
+		 */
+		if (token_spoiled)
+			admin_set_token_file(a->admin, a->cfg->admin_token_file);
 	} else {
 		apply_reload(a, nc);
 		note_reload(a, NULL);
@@ -600,7 +613,7 @@ prepare_privileges(const struct pg_config *cfg, struct privdrop *pd, int *droppi
 			    "the listeners are bound (docs/security.md)");
 		ensure_state_dir(cfg->state_dir);
 	}
-	r = pg_secret_check_config(cfg, err, sizeof(err));
+	r = pg_secret_check_config(cfg, NULL, err, sizeof(err));
 out:
 	if (r != 0) {
 		LOG_ERR("main", "cannot start: %s", err);

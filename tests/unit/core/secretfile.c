@@ -66,6 +66,7 @@ test_paths_and_config(void **state)
 {
 	char dir[] = "/tmp/pg-secret-XXXXXX", key[128], tok[128], err[512];
 	struct pg_config *cfg = NULL;
+	const char *what = NULL;
 	char *keys[1];
 	int fd;
 
@@ -88,13 +89,15 @@ test_paths_and_config(void **state)
 	cfg->ssh.host_keys = keys;
 	cfg->ssh.nhost_keys = 1;
 	cfg->admin_token_file = tok;
-	assert_int_equal(pg_secret_check_config(cfg, err, sizeof(err)), 0);
+	assert_int_equal(pg_secret_check_config(cfg, NULL, err, sizeof(err)), 0);
 	assert_int_equal(chmod(tok, 0640), 0);
-	assert_int_equal(pg_secret_check_config(cfg, err, sizeof(err)), PG_EINVAL);
+	assert_int_equal(pg_secret_check_config(cfg, &what, err, sizeof(err)), PG_EINVAL);
 	assert_non_null(strstr(err, "admin.token_file: mode 0640"));
+	assert_string_equal(what, PG_SECRET_ADMIN_TOKEN);
 	assert_int_equal(chmod(key, 0604), 0);
-	assert_int_equal(pg_secret_check_config(cfg, err, sizeof(err)), PG_EINVAL);
+	assert_int_equal(pg_secret_check_config(cfg, &what, err, sizeof(err)), PG_EINVAL);
 	assert_non_null(strstr(err, "ssh.host_keys: mode 0604"));
+	assert_string_equal(what, PG_SECRET_HOST_KEYS);
 	cfg->ssh.host_keys = NULL;
 	cfg->ssh.nhost_keys = 0;
 	cfg->admin_token_file = NULL;
