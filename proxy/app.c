@@ -80,31 +80,16 @@ apply_logging(const struct pg_config *cfg)
 	pg_log_setup(cfg->log_level, cfg->log_format);
 }
 
-/* Creates state_dir (and its parents) with mode 0700 if missing, when poolgate does not drop
- * privileges (privdrop_state_dir() does otherwise). A failure is a warning: what needs the
- * directory says so itself. */
+/* Creates state_dir if missing (privdrop_make_dirs()), when poolgate does not drop privileges
+ * (privdrop_state_dir() does otherwise). A failure is a warning: what needs the directory says so
+ * itself. */
 static void
 ensure_state_dir(const char *path)
 {
-	char buf[4096];
-	size_t n = strlen(path);
+	char err[512];
 
-	if (n == 0 || n >= sizeof(buf))
-		return;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char saved = *p;
-			*p = '\0';
-			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-				LOG_WARN("state", "cannot create %s: %s", buf, strerror(errno));
-				return;
-			}
-			*p = saved;
-			if (saved == '\0')
-				break;
-		}
-	}
+	if (privdrop_make_dirs(path, err, sizeof(err)) != 0)
+		LOG_WARN("state", "%s", err);
 }
 
 static int

@@ -74,9 +74,8 @@ privdrop_state_dir_ok(const char *path, unsigned mode, uid_t owner, uid_t want, 
 	return 0;
 }
 
-/* mkdir -p: parents 0755 (the user must be able to pass through them), path itself 0700. */
-static int
-make_dirs(const char *path, char *err, size_t errlen)
+int
+privdrop_make_dirs(const char *path, char *err, size_t errlen)
 {
 	char buf[4096];
 	size_t n = strlen(path);
@@ -86,6 +85,8 @@ make_dirs(const char *path, char *err, size_t errlen)
 		return PG_EINVAL;
 	}
 	memcpy(buf, path, n + 1);
+	while (n > 1 && buf[n - 1] == '/')	/* "dir/" is dir, made 0700 too */
+		buf[--n] = '\0';
 	for (char *p = buf + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
@@ -107,19 +108,20 @@ privdrop_state_dir(const struct privdrop *pd, const char *state_dir, char *err, 
 	struct stat st;
 	int r;
 
-	if (lstat(state_dir, &st) != 0) {
+	/* stat, not lstat: a symlink to the directory is fine, the rule applies to its target. */
+	if (stat(state_dir, &st) != 0) {
 		if (errno != ENOENT) {
 			snprintf(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
 			return PG_EIO;
 		}
-		if ((r = make_dirs(state_dir, err, errlen)) != 0)
+		if ((r = privdrop_make_dirs(state_dir, err, errlen)) != 0)
 			return r;
 		if (chown(state_dir, pd->uid, pd->gid) != 0) {
 			snprintf(err, errlen, "state_dir %s: chown: %s", state_dir, strerror(errno));
 			return PG_EIO;
 		}
 		LOG_NOTICE("main", "state_dir %s created, owned by %s", state_dir, pd->user);
-		if (lstat(state_dir, &st) != 0) {
+		if (stat(state_dir, &st) != 0) {
 			snprintf(err, errlen, "state_dir %s: %s", state_dir, strerror(errno));
 			return PG_EIO;
 		}

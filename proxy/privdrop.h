@@ -39,6 +39,12 @@ int privdrop_resolve(const char *user, const char *group, struct privdrop *pd, c
 int privdrop_state_dir_ok(const char *path, unsigned mode, uid_t owner, uid_t want, char *err,
     size_t errlen);
 
+/*
+ * mkdir -p path: missing parents 0755 (the user must be able to pass through them), path itself
+ * 0700; existing ones are left as they are. Returns 0 or PG_EINVAL / PG_EIO with err.
+ */
+int privdrop_make_dirs(const char *path, char *err, size_t errlen);
+
 /* Step 2 above: creates (parents 0755 root, state_dir 0700 the user) or checks state_dir. */
 int privdrop_state_dir(const struct privdrop *pd, const char *state_dir, char *err,
     size_t errlen);
