@@ -22,7 +22,7 @@ pg_secret_check_stat(const struct stat *st, uid_t owner, const char *path, const
 		    "chmod 600 %s", path, what, (unsigned)(st->st_mode & 07777), path);
 		return PG_EINVAL;
 	}
-	if (st->st_uid != owner && st->st_uid != 0) {
+	if (st->st_uid != owner) {
 		snprintf(err, errlen, "%s: %s: owned by uid %u, but poolgate runs as uid %u; "
 		    "chown %u %s", path, what, (unsigned)st->st_uid, (unsigned)owner,
 		    (unsigned)owner, path);

@@ -5,8 +5,9 @@
  *
  *   - a regular file (a symlink is followed to one);
  *   - group and others have no access at all (mode & 077 == 0: 0600 or 0400);
- *   - owned by the user poolgate runs as, or by root. A file another unprivileged user owns is a
- *     secret that user can swap.
+ *   - owned by the user poolgate runs as. A file another user owns is a secret that user can
+ *     swap; and with group and others shut out, a file root owns is one an unprivileged
+ *     poolgate could not read anyway: the error says whom to chown it to.
  *
  * Every refusal reads "PATH: WHAT: why; fix" (fix a chmod or chown command), never key material.
  *

@@ -183,6 +183,19 @@ def test_state_dir_of_another_owner_refused(svc_dir, make_svc_poolgate):
     g.start(wait=False)
     assert g.wait_exit(10) == 2, g.log()
     assert "lets group or others write in it; chmod 700" in g.log()
+    # A key in it root still owns (say, from a run as root) is refused, naming the chown.
+    os.chmod(g.state_dir, 0o700)
+    key = os.path.join(g.state_dir, "ssh_host_ed25519_key")
+    subprocess.run([P.SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
+                   timeout=30, capture_output=True)
+    g.cfg["listen"]["ssh"] = ["127.0.0.1:%d" % P.free_port()]
+    g.start(wait=False)
+    assert g.wait_exit(10) == 1, g.log()
+    assert ("%s: private key: owned by uid 0, but poolgate runs as uid %d; chown %d %s"
+            % (key, pw.pw_uid, pw.pw_uid, key)) in g.log()
+    os.chown(key, pw.pw_uid, pw.pw_gid)
+    g.start()
+    assert "dropped privileges" in g.log()
 
 
 def test_keys_program_run_as_another_user_refused(svc_dir, make_svc_poolgate):
@@ -192,6 +205,14 @@ def test_keys_program_run_as_another_user_refused(svc_dir, make_svc_poolgate):
     g.start(wait=False)
     assert g.wait_exit(10) == 2, g.log()
     assert "run_as: must be \"user\"" in g.log()
+
+
+def test_root_without_user_warns(make_poolgate):
+    if os.geteuid() != 0:
+        pytest.skip("the warning is for poolgate running as root")
+    g = make_poolgate()
+    assert re.search(r"warn +main: poolgate runs as root: set \"user\"", g.log()), g.log_tail(20)
+    assert "dropped privileges" not in g.log()
 
 
 def test_user_without_root_refused(poolgate_bin, tmp_path):

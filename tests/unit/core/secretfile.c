@@ -36,8 +36,15 @@ test_stat_rule(void **state)
 	(void)state;
 	st = st_of(S_IFREG | 0600, 1000);
 	assert_int_equal(pg_secret_check_stat(&st, 1000, "/k", "host key", err, sizeof(err)), 0);
-	st = st_of(S_IFREG | 0400, 0);
+	st = st_of(S_IFREG | 0400, 1000);
 	assert_int_equal(pg_secret_check_stat(&st, 1000, "/k", "host key", err, sizeof(err)), 0);
+	st = st_of(S_IFREG | 0400, 0);
+	assert_int_equal(pg_secret_check_stat(&st, 0, "/k", "host key", err, sizeof(err)), 0);
+	/* Root's own, but poolgate runs as 1000: it could not even read it. */
+	assert_int_equal(pg_secret_check_stat(&st, 1000, "/k", "host key", err, sizeof(err)),
+	    PG_EINVAL);
+	assert_string_equal(err, "/k: host key: owned by uid 0, but poolgate runs as uid 1000; "
+	    "chown 1000 /k");
 	/* Any access by group or others, read, write or execute, is refused. */
 	for (mode_t bit = 1; bit <= 040; bit <<= 1) {
 		st = st_of(S_IFREG | 0600 | bit, 1000);
