@@ -1,4 +1,5 @@
 #include "certs/keyfile.h"
+#include "core/secretfile.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -79,11 +80,8 @@ keyfile_load_or_create(const char *path, struct sshkey **out, int *created, char
 			return PG_EIO;
 		}
 	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s: group or others have access (mode %03o); chmod 600 it",
-		    path, (unsigned)(st.st_mode & 0777));
-		return PG_EINVAL;
-	}
+	if ((r = pg_secret_check_path(path, "private key", err, errlen)) != 0)
+		return r;
 	return sshkey_load_private(path, out, err, errlen);
 }
 
@@ -97,7 +95,8 @@ keyfile_load(const char *configured, const char *state_dir, const char *name,
 
 	if (configured != NULL) {
 		snprintf(path, sizeof(path), "%s", configured);
-		r = sshkey_load_private(path, out, err, errlen);
+		if ((r = pg_secret_check_path(path, what, err, errlen)) == 0)
+			r = sshkey_load_private(path, out, err, errlen);
 	} else {
 		snprintf(path, sizeof(path), "%s/%s", state_dir, name);
 		r = keyfile_load_or_create(path, out, &created, err, errlen);

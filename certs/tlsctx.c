@@ -1,4 +1,5 @@
 #include "certs/tlsctx.h"
+#include "core/secretfile.h"
 #include "certs/tls.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -275,7 +276,8 @@ tls_server_set_load(const struct pg_config *cfg, struct tls_server_set **out, ch
 	for (size_t i = 0; i < n; i++) {
 		const char *c = cfg->ncerts ? cfg->certs[i].cert : crt;
 		const char *k = cfg->ncerts ? cfg->certs[i].key : key;
-		if ((s->ctx[i] = tls_server_ctx_new(c, k, err, errlen)) == NULL) {
+		if (pg_secret_check_path(k, "TLS private key", err, errlen) != 0 ||
+		    (s->ctx[i] = tls_server_ctx_new(c, k, err, errlen)) == NULL) {
 			r = PG_ETLS;
 			goto fail;
 		}

@@ -1045,7 +1045,8 @@ static void
 parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
-		"health", "admin", "tls", "http", "ssh", "pins", "placement", "proxy_protocol", NULL };
+		"health", "admin", "tls", "http", "ssh", "pins", "placement", "proxy_protocol", "user",
+		"group", NULL };
 	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
@@ -1077,6 +1078,15 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 	parse_ssh(c, get_object(c, root, "ssh", ""), &cfg->ssh);
 	parse_proxy_protocol(c, get_object(c, root, "proxy_protocol", ""), &cfg->proxy_protocol);
 	get_string(c, root, "state_dir", "", 0, &cfg->state_dir);
+	get_string(c, root, "user", "", 0, &cfg->user);
+	get_string(c, root, "group", "", 0, &cfg->group);
+	if (cfg->group != NULL && cfg->user == NULL)
+		fail(c, "group", "needs \"user\": poolgate drops to both at once");
+	if (cfg->user != NULL && cfg->ssh.keys_command_user != NULL &&
+	    strcmp(cfg->user, cfg->ssh.keys_command_user) != 0)
+		fail(c, "ssh.front_auth.authorized_keys_command.run_as", "must be \"user\" (\"%s\") "
+		    "or unset: once poolgate has dropped to it, it cannot switch to another user",
+		    cfg->user);
 	if ((v = get_object(c, root, "log", "")) != NULL) {
 		check_keys(c, v, "log", log_keys);
 		e = (int)cfg->log_level;
@@ -1488,6 +1498,8 @@ pg_config_free(struct pg_config *c)
 	free(c->certs);
 	free(c->http.cookie_name);
 	free(c->state_dir);
+	free(c->user);
+	free(c->group);
 	inst_conf_free_array(c->instances, c->ninstances);
 	free(c->discovery_file);
 	free(c->health.http_path);

@@ -180,6 +180,7 @@ struct pg_config {
 	struct http_conf http;
 	struct proxy_protocol_conf proxy_protocol;
 	char *state_dir;
+	char *user, *group;	/* bind, then drop to these (proxy/privdrop.h); NULL: stay as started */
 	enum pg_log_level log_level;
 	enum pg_log_format log_format;
 	struct inst_conf *instances;

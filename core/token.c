@@ -1,4 +1,5 @@
 #include "core/token.h"
+#include "core/secretfile.h"
 #include "core/err.h"
 
 #include <errno.h>
@@ -146,12 +147,9 @@ pg_token_read_file(const char *path, int private, char *tok, size_t *toklen, cha
 		r = PG_EINVAL;
 		goto out;
 	}
-	if (private && (st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "%s: group or others can access it (mode %04o); a token others "
-		    "can read is no secret: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
-		r = PG_EINVAL;
+	if (private && (r = pg_secret_check_fd(fd, path, "admin token", err, errlen)) != 0)
 		goto out;
-	}
+	r = PG_EPARSE;
 	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -11,6 +11,7 @@
  */
 #include "health/loadprobe.h"
 #include "backends/load.h"
+#include "core/secretfile.h"
 #include "certs/keyfile.h"
 #include "certs/usercert.h"
 #include "core/addr.h"
@@ -798,7 +799,8 @@ load_identity(struct loadprober *lp, const struct pg_config *cfg, char *err, siz
 	int r;
 
 	if (cfg->load.auth == LOAD_AUTH_KEY) {
-		if ((r = sshkey_load_private(cfg->load.key, &lp->key, err, errlen)) != 0)
+		if ((r = pg_secret_check_path(cfg->load.key, "health.load.key", err, errlen)) != 0 ||
+		    (r = sshkey_load_private(cfg->load.key, &lp->key, err, errlen)) != 0)
 			return r;
 		if (sshkey_type(lp->key) == SSHKEY_RSA) {
 			snprintf(err, errlen, "health.load.key %s: an RSA key cannot be used (libssh2 "

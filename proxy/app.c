@@ -15,6 +15,8 @@
 #include "health/admin.h"
 #include "health/ops.h"
 #include "health/probe.h"
+#include "core/secretfile.h"
+#include "proxy/privdrop.h"
 #include "proxy/http/affinity.h"
 #include "proxy/http/front.h"
 #include "proxy/http/route.h"
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct app {
 	uv_loop_t loop;
@@ -51,6 +54,10 @@ struct app {
 	uv_signal_t sigterm, sigint, sighup;
 	int stopping;
 	int reloading, reload_again;
+	uv_work_t reload_check;		/* the new config's secret files, checked off the loop */
+	struct pg_config *reload_cfg;	/* the config being checked; NULL when none */
+	char reload_err[512];
+	const char *reload_what;	/* the config key whose secret file was refused */
 };
 
 /* /metrics: each front door that runs appends its families. */
@@ -73,30 +80,16 @@ apply_logging(const struct pg_config *cfg)
 	pg_log_setup(cfg->log_level, cfg->log_format);
 }
 
-/* Creates state_dir (and its parents) with mode 0700 if missing. Nothing uses it yet but later
- * subsystems (pins, keys, certificates) will; a failure is only a warning for now. */
+/* Creates state_dir if missing (privdrop_make_dirs()), when poolgate does not drop privileges
+ * (privdrop_state_dir() does otherwise). A failure is a warning: what needs the directory says so
+ * itself. */
 static void
 ensure_state_dir(const char *path)
 {
-	char buf[4096];
-	size_t n = strlen(path);
+	char err[512];
 
-	if (n == 0 || n >= sizeof(buf))
-		return;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char saved = *p;
-			*p = '\0';
-			if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-				LOG_WARN("state", "cannot create %s: %s", buf, strerror(errno));
-				return;
-			}
-			*p = saved;
-			if (saved == '\0')
-				break;
-		}
-	}
+	if (privdrop_make_dirs(path, err, sizeof(err)) != 0)
+		LOG_WARN("state", "%s", err);
 }
 
 static int
@@ -298,6 +291,8 @@ apply_reload(struct app *a, struct pg_config *nc)
 		route_set_cookie(a->router, nc->http.cookie_name, nc->http.cookie_ttl_s);
 	if (strcmp(nc->state_dir, old->state_dir) != 0)
 		LOG_WARN("reload", "state_dir changed: the new directory takes effect at restart");
+	if (!streq_null(nc->user, old->user) || !streq_null(nc->group, old->group))
+		LOG_WARN("reload", "user or group changed: takes effect at restart");
 
 	apply_logging(nc);
 	apply_pins_reload(a, nc);
@@ -349,11 +344,95 @@ note_reload(struct app *a, const char *error)
 }
 
 static void
+reload_done(struct app *a)
+{
+	if (a->reload_again) {
+		a->reload_again = 0;
+		start_reload(a);
+	}
+}
+
+/* Thread pool: the new config's private key files (core/secretfile.h), stat() only. */
+static void
+reload_check_work(uv_work_t *w)
+{
+	struct app *a = w->data;
+
+	a->reload_what = NULL;
+	if (pg_secret_check_config(a->reload_cfg, &a->reload_what, a->reload_err,
+	    sizeof(a->reload_err)) != 0)
+		return;
+	a->reload_err[0] = '\0';
+}
+
+static void
+on_reload_checked(uv_work_t *w, int status)
+{
+	struct app *a = w->data;
+	struct pg_config *nc = a->reload_cfg;
+
+	a->reload_cfg = NULL;
+	a->reloading = 0;
+	if (status != 0 || a->stopping) {
+		pg_config_free(nc);
+		if (!a->stopping) {
+			a->env.counters.reloads_failed++;
+			LOG_ERR("reload", "refused: %s; the running config stays", uv_strerror(status));
+			note_reload(a, uv_strerror(status));
+		}
+		return;
+	}
+	if (a->reload_err[0] != '\0') {
+		int token_spoiled = a->reload_what != NULL &&
+		    strcmp(a->reload_what, PG_SECRET_ADMIN_TOKEN) == 0 &&
+		    streq_null(nc->admin_token_file, a->cfg->admin_token_file);
+
+		pg_config_free(nc);
+		a->env.counters.reloads_failed++;
+		LOG_ERR("reload", "refused: %s; the running config stays", a->reload_err);
+		note_reload(a, a->reload_err);
+		/*
+		 * A token others may now read is no secret any more: admin actions stop (fail closed,
+		 * as for a token file that cannot be read) until a reload finds it private again.
+		 */
+		if (token_spoiled)
+			admin_set_token_file(a->admin, a->cfg->admin_token_file);
+	} else {
+		apply_reload(a, nc);
+		note_reload(a, NULL);
+	}
+	reload_done(a);
+}
+
+/*
+ * Hands nc to the thread pool for the secret-file check; on_reload_checked() applies or refuses
+ * it. Returns 0 (nc is the app's now; a->reloading stays set until then) or a libuv error (nc is
+ * still the caller's).
+ */
+static int
+check_reload_secrets(struct app *a, struct pg_config *nc)
+{
+	int r;
+
+	snprintf(a->reload_err, sizeof(a->reload_err), "secret files not checked");
+	a->reload_cfg = nc;
+	a->reload_check.data = a;
+	if ((r = uv_queue_work(&a->loop, &a->reload_check, reload_check_work,
+	    on_reload_checked)) != 0) {
+		a->reload_cfg = NULL;
+		return r;
+	}
+	a->reloading = 1;
+	return 0;
+}
+
+static void
 on_config_read(void *arg, int status, const char *data, size_t len)
 {
 	struct app *a = arg;
 	struct pg_config *nc = NULL;
 	char err[512];
+	int r;
 
 	a->reloading = 0;
 	if (a->stopping)
@@ -367,14 +446,15 @@ on_config_read(void *arg, int status, const char *data, size_t len)
 		a->env.counters.reloads_failed++;
 		LOG_ERR("reload", "refused: %s: %s; the running config stays", a->config_path, err);
 		note_reload(a, err);
+	} else if ((r = check_reload_secrets(a, nc)) == 0) {
+		return;		/* on_reload_checked() goes on */
 	} else {
-		apply_reload(a, nc);
-		note_reload(a, NULL);
+		pg_config_free(nc);
+		a->env.counters.reloads_failed++;
+		LOG_ERR("reload", "refused: %s; the running config stays", pg_strerror(r));
+		note_reload(a, pg_strerror(r));
 	}
-	if (a->reload_again) {
-		a->reload_again = 0;
-		start_reload(a);
-	}
+	reload_done(a);
 }
 
 static void
@@ -494,12 +574,47 @@ fail_start(struct app *a, const char *why)
 	return PG_EXIT_RUNTIME;
 }
 
+/*
+ * Before anything reads or makes a file: with "user", state_dir is made or checked and files are
+ * touched as the user from here on (proxy/privdrop.h); without, state_dir is made if missing and
+ * running as root is worth a warning. Then the private key files the config names are checked
+ * (core/secretfile.h). Returns 0, or PG_EXIT_CONFIG with the reason on stderr and in the log.
+ */
+static int
+prepare_privileges(const struct pg_config *cfg, struct privdrop *pd, int *dropping)
+{
+	char err[512];
+	int r = 0;
+
+	*dropping = cfg->user != NULL;
+	if (*dropping) {
+		if ((r = privdrop_resolve(cfg->user, cfg->group, pd, err, sizeof(err))) != 0 ||
+		    (r = privdrop_state_dir(pd, cfg->state_dir, err, sizeof(err))) != 0 ||
+		    (r = privdrop_assume_files(pd, err, sizeof(err))) != 0)
+			goto out;
+	} else {
+		if (geteuid() == 0)
+			LOG_WARN("main", "poolgate runs as root: set \"user\" to drop privileges once "
+			    "the listeners are bound (docs/security.md)");
+		ensure_state_dir(cfg->state_dir);
+	}
+	r = pg_secret_check_config(cfg, NULL, err, sizeof(err));
+out:
+	if (r != 0) {
+		LOG_ERR("main", "cannot start: %s", err);
+		fprintf(stderr, "poolgate: cannot start: %s\n", err);
+		return PG_EXIT_CONFIG;
+	}
+	return 0;
+}
+
 int
 app_run(const char *config_path)
 {
 	struct app a;
+	struct privdrop pd;
 	char err[512];
-	int r, code = PG_EXIT_OK;
+	int r, code = PG_EXIT_OK, dropping = 0;
 
 	memset(&a, 0, sizeof(a));
 	a.config_path = config_path;
@@ -513,7 +628,10 @@ app_run(const char *config_path)
 	signal(SIGPIPE, SIG_IGN);
 	LOG_INFO("main", "poolgate %s starting with %s", PG_VERSION,
 	    config_path != NULL ? config_path : "the embedded defaults");
-	ensure_state_dir(a.cfg->state_dir);
+	if ((code = prepare_privileges(a.cfg, &pd, &dropping)) != 0) {
+		pg_config_free(a.cfg);
+		return code;
+	}
 
 	if ((r = uv_loop_init(&a.loop)) != 0) {
 		LOG_ERR("main", "uv_loop_init: %s", uv_strerror(r));
@@ -588,6 +706,11 @@ app_run(const char *config_path)
 	if (a.front != NULL || a.ssh != NULL) {
 		a.env.extra_metrics = render_front_metrics;
 		a.env.extra_arg = &a;
+	}
+	/* Every listener is bound and every key read: nothing needs root any more. */
+	if (dropping && privdrop_finish(&pd, err, sizeof(err)) != 0) {
+		code = fail_start(&a, err);
+		goto drain;
 	}
 	start_discovery(&a, a.cfg);
 	uv_signal_init(&a.loop, &a.sigterm);

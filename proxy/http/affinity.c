@@ -1,4 +1,5 @@
 #include "proxy/http/affinity.h"
+#include "core/secretfile.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -330,16 +331,12 @@ read_secret(const char *path, uint8_t secret[AFFINITY_SECRET_LEN], char *err, si
 		errf(err, errlen, "%s: %s", path, strerror(errno));
 		return PG_EIO;
 	}
+	/* Anyone who reads it can mint cookies; anyone who writes it can swap it. */
+	if ((r = pg_secret_check_fd(fd, path, "cookie secret", err, errlen)) != 0)
+		goto out;
+	r = PG_EIO;
 	if (fstat(fd, &st) != 0) {
 		errf(err, errlen, "%s: %s", path, strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
-		errf(err, errlen, "%s: not a regular file", path);
-		r = PG_EINVAL;
-	} else if ((st.st_mode & 077) != 0) {
-		/* Anyone who reads it can mint cookies; anyone who writes it can swap it. */
-		errf(err, errlen, "%s: mode %04o gives group or others access to the cookie secret; "
-		    "want 0600 (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
-		r = PG_EINVAL;
 	} else if (st.st_size != AFFINITY_SECRET_LEN) {
 		errf(err, errlen, "%s: expected %d bytes, found %lld; remove it to make a new secret",
 		    path, AFFINITY_SECRET_LEN, (long long)st.st_size);
@@ -349,6 +346,7 @@ read_secret(const char *path, uint8_t secret[AFFINITY_SECRET_LEN], char *err, si
 	} else {
 		r = 0;
 	}
+out:
 	close(fd);
 	return r;
 }

@@ -3,6 +3,7 @@
 #include "certs/keyfile.h"
 #include "core/addr.h"
 #include "core/err.h"
+#include "core/runas.h"
 #include "core/log.h"
 
 #include <fnmatch.h>
@@ -158,7 +159,7 @@ apply_auth_settings(struct ssh_front *f, const struct ssh_conf *sc)
 			return PG_ENOMEM;
 		}
 		kc.argc = sc->nkeys_command;
-		if (sc->keys_command_user == NULL && getuid() == 0)
+		if (sc->keys_command_user == NULL && pg_runas_uid() == 0)
 			LOG_WARN(LOGP, "ssh.front_auth.authorized_keys_command runs as root: set run_as "
 			    "to an unprivileged user");
 		if (sc->keys_command_user != NULL) {
@@ -173,7 +174,9 @@ apply_auth_settings(struct ssh_front *f, const struct ssh_conf *sc)
 				kc.argv = NULL;
 				kc.argc = 0;
 			} else {
-				kc.set_ids = pw.pw_uid != getuid() || pw.pw_gid != getgid();
+				/* Equal to the user poolgate serves as (after a drop, the only one
+				 * allowed: core/config.c): no switch. */
+				kc.set_ids = pw.pw_uid != pg_runas_uid() || pw.pw_gid != pg_runas_gid();
 				kc.uid = pw.pw_uid;
 				kc.gid = pw.pw_gid;
 			}

@@ -186,7 +186,7 @@ def test_token_file_others_can_read_refused(pool, make_poolgate, tmp_path):
     os.chmod(g.token_file, 0o644)
     g.start(wait=False)
     assert g.wait_exit(10) == 2, g.log()
-    assert "group or others can access it (mode 0644)" in g.log(), g.log()
+    assert "admin.token_file: mode 0644 gives group or others access" in g.log(), g.log()
     assert "chmod 600 " + g.token_file in g.log()
     # Fixed, it starts; spoiled and reloaded, actions stop (fail closed) until a reload finds it
     # good again.

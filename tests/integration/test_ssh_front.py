@@ -48,10 +48,12 @@ class Env:
 
 
 def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=True,
-              instances=None, health=None, wait_up=True, trusted_ca=None, top=None):
+              instances=None, health=None, wait_up=True, trusted_ca=None, top=None, port=None,
+              listen=None):
     """Keys, authorized_keys under a %u pattern, and a poolgate with the SSH front door in front
     of the pool. known_hosts: True lists the instances' real keys, a list gives the lines,
-    None sets no file. ssh: more `ssh` settings; top: more top-level settings."""
+    None sets no file. ssh: more `ssh` settings; top: more top-level settings; port: the ssh
+    listener's port (default a free one); listen: more `listen` entries."""
     for u in USERS:
         ensure_user(u)
     e = Env()
@@ -77,10 +79,11 @@ def setup_env(pool, make_poolgate, tmp_path, known_hosts=True, ssh=None, trust=T
                 f.write(line + "\n")
         settings["known_hosts"] = kh
     settings.update(ssh or {})
-    e.port = P.free_port("127.0.0.1")
+    e.port = port or P.free_port("127.0.0.1")
     g = make_poolgate(instances if instances is not None else [inst.config() for inst in pool],
                       start=False, health=health)
     g.cfg["listen"]["ssh"] = ["127.0.0.1:%d" % e.port]
+    g.cfg["listen"].update(listen or {})
     g.cfg["ssh"] = settings
     g.cfg.update(top or {})
     g.start()

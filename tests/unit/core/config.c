@@ -856,6 +856,42 @@ test_admin_state_parse(void **state)
 	    PG_EPARSE);
 	assert_string_equal(err, "extra: unknown key");
 }
+/* "user" and "group": bind, then drop; the keys program may only run as that user then. */
+static void
+test_user_group(void **state)
+{
+	static const struct {
+		const char *json, *err;
+	} bad[] = {
+		{ "{\"group\": \"pg\"}", "group: needs \"user\"" },
+		{ "{\"user\": 7}", "user: " },
+		{ "{\"user\": \"pg\", \"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
+		  "{\"command\": [\"/bin/k\"], \"run_as\": \"nobody\"}}}}",
+		  "ssh.front_auth.authorized_keys_command.run_as: must be \"user\" (\"pg\") or unset" },
+	};
+	struct pg_config *cfg;
+	char err[512];
+
+	(void)state;
+	cfg = parse_ok("{\"user\": \"pg\", \"group\": \"pgg\", \"ssh\": {\"front_auth\": "
+	    "{\"authorized_keys_command\": {\"command\": [\"/bin/k\"], \"run_as\": \"pg\"}}}}");
+	assert_string_equal(cfg->user, "pg");
+	assert_string_equal(cfg->group, "pgg");
+	pg_config_free(cfg);
+	cfg = parse_ok("{}");
+	assert_null(cfg->user);
+	assert_null(cfg->group);
+	pg_config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg = NULL;
+		assert_int_equal(pg_config_parse(bad[i].json, strlen(bad[i].json), &cfg, err,
+		    sizeof(err)), PG_EPARSE);
+		assert_null(cfg);
+		if (strstr(err, bad[i].err) != err)
+			print_error("case %zu: %s\n", i, err);
+		assert_ptr_equal(strstr(err, bad[i].err), err);
+	}
+}
 
 int
 main(void)
@@ -868,6 +904,7 @@ main(void)
 		cmocka_unit_test(test_builtin_default_matches),
 		cmocka_unit_test(test_ipv6_admin_listener),
 		cmocka_unit_test(test_limits_inclusive),
+		cmocka_unit_test(test_user_group),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_ssh_defaults),
 		cmocka_unit_test(test_ssh_full),
