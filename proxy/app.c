@@ -23,6 +23,7 @@
 #include "proxy/ssh/front.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ struct app {
 	struct pinstore_file *pinstore;	/* owned by pins once attached; NULL: store "memory" */
 	uv_timer_t pin_sweep;		/* idle expiry of pins */
 	int pin_sweep_on;
+	uv_timer_t heap_trim;		/* gives freed heap back to the kernel now and then */
+	int heap_trim_on;
 	struct affinity_key *cookie_key;
 	struct router *router;
 	struct http_front *front;	/* NULL when no https/http listener is configured */
@@ -206,10 +209,39 @@ start_pin_sweep(struct app *a, const struct pg_config *cfg)
 	uv_timer_start(&a->pin_sweep, on_pin_sweep, ms, ms);
 }
 
-/* At shutdown, once the front doors are closed: their last session ends are in the table. */
+#define HEAP_TRIM_MS 60000
+
+/*
+ * main.c keeps up to 32 MiB of freed heap so busy connections do not brk per write; after a peak
+ * (thousands of connections closed) glibc would keep far more, since only the top of the heap is
+ * trimmed. Once a minute malloc_trim() gives free pages back, so RSS follows the load down.
+ */
+static void
+on_heap_trim(uv_timer_t *t)
+{
+	(void)t;
+	malloc_trim(32 << 20);
+}
+
+static void
+start_heap_trim(struct app *a)
+{
+	uv_timer_init(&a->loop, &a->heap_trim);
+	a->heap_trim_on = 1;
+	uv_timer_start(&a->heap_trim, on_heap_trim, HEAP_TRIM_MS, HEAP_TRIM_MS);
+}
+
+/*
+ * At shutdown, once the front doors are closed: their last session ends are in the table. The
+ * heap trim, the other periodic chore, stops here too.
+ */
 static void
 stop_pins(struct app *a)
 {
+	if (a->heap_trim_on) {
+		uv_close((uv_handle_t *)&a->heap_trim, NULL);
+		a->heap_trim_on = 0;
+	}
 	if (a->pin_sweep_on) {
 		uv_close((uv_handle_t *)&a->pin_sweep, NULL);
 		a->pin_sweep_on = 0;
@@ -651,6 +683,7 @@ app_run(const char *config_path)
 		goto drain;
 	}
 	start_pin_sweep(&a, a.cfg);
+	start_heap_trim(&a);
 	reg_placement(a.reg)->weights = a.cfg->weights;
 	a.env.reg = a.reg;
 	a.env.pins = a.pins;
