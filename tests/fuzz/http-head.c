@@ -3,7 +3,8 @@
  * proxy/http/head.c's collection with small limits, and every complete head is rewritten for the
  * instance with head_write_request. The rewritten head must itself parse as exactly one request
  * with the same method and target, and must carry none of the hop-by-hop or forwarding fields the
- * client sent (poolgate is the edge: X-Forwarded-* are ours alone).
+ * client sent (poolgate is the edge: X-Forwarded-* are ours alone). head_check_request runs on
+ * every head too: a head it passes is HTTP/1.x with at most one Host field.
  */
 #include "proxy/http/head.h"
 
@@ -140,6 +141,14 @@ on_headers_complete(llhttp_t *p)
 
 	c->chunked = (p->flags & F_CHUNKED) != 0;
 	c->upgrade = p->upgrade;
+	if (head_check_request(&c->h, c->method, p->http_major, p->http_minor, c->upgrade) == NULL) {
+		size_t hosts = 0;
+
+		for (size_t i = 0; i < c->h.nfields; i++)
+			hosts += pg_slice_eq_ci(head_name(&c->h, i), "host");
+		if (p->http_major != 1 || hosts > 1)
+			__builtin_trap();
+	}
 	check_rewrite(c);
 	return 0;
 }
