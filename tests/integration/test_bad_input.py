@@ -183,20 +183,26 @@ SSH_RAW = [
 NO_PLAIN_DISCONNECT = {"ECDH_INIT twice", "DISCONNECT with a bad string length"}
 
 
+def send_chunks(s, chunks):
+    """Sends byte strings, sleeping for the floats between them; stops early once poolgate has
+    closed (the caller then reads what it said)."""
+    for c in chunks:
+        if isinstance(c, float):
+            time.sleep(c)
+            continue
+        try:
+            s.sendall(c)
+        except OSError:
+            break
+
+
 def ssh_raw_case(port, chunks, bound):
     """(local port, server ident, message numbers, closed, seconds)"""
     t0 = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=bound)
     lport = s.getsockname()[1]
     try:
-        for c in chunks:
-            if isinstance(c, float):
-                time.sleep(c)
-                continue
-            try:
-                s.sendall(c)
-            except OSError:
-                break           # poolgate already closed: read what it said
+        send_chunks(s, chunks)
         ident, types, closed = read_ssh(s, bound)
     finally:
         s.close()
@@ -376,6 +382,16 @@ def req(*lines, body=b""):
 
 
 H = "Host: pool.test"
+
+
+def ws(method, *more, key="dGhlIHNhbXBsZSBub25jZQ==", version="13"):
+    """A websocket upgrade request (RFC 6455 4.1) to a kernel's channels; key or version None
+    leaves that field out."""
+    lines = ["%s /user/x/api/kernels/k/channels HTTP/1.1" % method, "Host: pool.test",
+             "Upgrade: websocket", "Connection: Upgrade"]
+    lines += ["Sec-WebSocket-Key: " + key] if key is not None else []
+    lines += ["Sec-WebSocket-Version: " + version] if version is not None else []
+    return req(*(lines + list(more)))
 CLOSE = "Connection: close"
 G = "GET /hub/login HTTP/1.1"
 BAD = (400,)
@@ -481,26 +497,12 @@ HTTP = [
                                            "Transfer-Encoding: chunked",
                                            body=b"5\r\nhello\r\n0\r\n\r\n")], BAD, True),
     # websocket upgrades (RFC 6455 4.2.1)
-    ("websocket: key too short", [req("GET /user/x/api/kernels/k/channels HTTP/1.1", H,
-                                      "Upgrade: websocket", "Connection: Upgrade",
-                                      "Sec-WebSocket-Key: c2hvcnQ=",
-                                      "Sec-WebSocket-Version: 13")], BAD, True),
-    ("websocket: key not base64", [req("GET /user/x/api/kernels/k/channels HTTP/1.1", H,
-                                       "Upgrade: websocket", "Connection: Upgrade",
-                                       "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!!!",
-                                       "Sec-WebSocket-Version: 13")], BAD, True),
-    ("websocket: no key", [req("GET /user/x/api/kernels/k/channels HTTP/1.1", H,
-                               "Upgrade: websocket", "Connection: Upgrade",
-                               "Sec-WebSocket-Version: 13")], BAD, True),
-    ("websocket: version 99", [req("GET /user/x/api/kernels/k/channels HTTP/1.1", H,
-                                   "Upgrade: websocket", "Connection: Upgrade",
-                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                                   "Sec-WebSocket-Version: 99")], BAD, True),
-    ("websocket: POST upgrade", [req("POST /user/x/api/kernels/k/channels HTTP/1.1", H,
-                                     "Upgrade: websocket", "Connection: Upgrade",
-                                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-                                     "Sec-WebSocket-Version: 13", "Content-Length: 0")], BAD,
-     True),
+    ("websocket: key too short", [ws("GET", key="c2hvcnQ=")], BAD, True),
+    ("websocket: key not base64", [ws("GET", key="!" * 22 + "==")], BAD, True),
+    ("websocket: no key", [ws("GET", key=None)], BAD, True),
+    ("websocket: version 99", [ws("GET", version="99")], BAD, True),
+    ("websocket: no version", [ws("GET", version=None)], BAD, True),
+    ("websocket: POST upgrade", [ws("POST", "Content-Length: 0")], BAD, True),
     # Only websockets are tunnelled: another Upgrade is dropped (RFC 9110 7.8 lets a server
     # ignore it), so no h2c smuggling past poolgate.
     ("upgrade to h2c", [req(G, H, CLOSE, "Upgrade: h2c", "Connection: Upgrade, HTTP2-Settings",
@@ -528,14 +530,7 @@ def http_case(port, ca, chunks, tls, bound):
         socket.create_connection(("127.0.0.1", port), timeout=bound)
     lport = s.getsockname()[1]
     try:
-        for c in chunks:
-            if isinstance(c, float):
-                time.sleep(c)
-                continue
-            try:
-                s.sendall(c)
-            except OSError:
-                break
+        send_chunks(s, chunks)
         data, closed = P.read_until_close(s, bound)
     finally:
         s.close()

@@ -117,7 +117,7 @@ int
 main(int argc, char **argv)
 {
 	struct ssh_transport_config cfg = { .role = SSH_ROLE_CLIENT, .log_prefix = "interop-raw" };
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
 	struct ssh_transport *t = NULL;
 	struct pg_buf pl, out;
@@ -129,12 +129,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s HOST PORT PAYLOAD...\n", argv[0]);
 		return 2;
 	}
-	sa.sin_port = htons((uint16_t)atoi(argv[2]));
-	if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1)
-		return 2;
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		perror("connect");
+	if ((fd = drive_connect(argv[1], argv[2])) < 0) {
+		rc = fd == -2 ? 2 : 1;
 		goto out;
 	}
 	if (ssh_transport_new(&cfg, &t) != 0 || pump(fd, t, SSH_T_OPEN, 0, WAIT_MS) != 0) {
