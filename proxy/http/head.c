@@ -240,16 +240,15 @@ host_valid(struct pg_slice v)
 	if (v.len == 0)
 		return 0;
 	if (v.p[0] == '[') {
-		while (i < v.len && v.p[i] != ']') {
-			if (!isxdigit(v.p[i]) && v.p[i] != ':' && v.p[i] != '.' && v.p[i] != '[')
+		for (i = 1; i < v.len && v.p[i] != ']'; i++)
+			if (!isxdigit(v.p[i]) && v.p[i] != ':' && v.p[i] != '.')
 				return 0;
-			i++;
-		}
 		if (i++ == v.len)
 			return 0;	/* no ']' */
 	} else {
 		while (i < v.len && v.p[i] != ':') {
-			if (!isalnum(v.p[i]) && strchr(reg, v.p[i]) == NULL)
+			/* (strchr would find a NUL byte: the string's own terminator) */
+			if (!isalnum(v.p[i]) && (v.p[i] == '\0' || strchr(reg, v.p[i]) == NULL))
 				return 0;
 			i++;
 		}

@@ -13,12 +13,9 @@
 #include "core/err.h"
 #include "core/sshwire.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static char fp[SSHKEY_FP_LEN];

@@ -44,6 +44,8 @@ static const struct hcase cases[] = {
 	{ "GET", 1, 1, 0, { "Host", ":443", NULL }, "invalid Host" },
 	{ "GET", 1, 1, 0, { "Host", "[::1", NULL }, "invalid Host" },
 	{ "GET", 1, 1, 0, { "Host", "[::1]x", NULL }, "invalid Host" },
+	{ "GET", 1, 1, 0, { "Host", "[[::1]", NULL }, "invalid Host" },
+	{ "GET", 1, 1, 0, { "Host", "[::1]:", NULL }, NULL },	/* RFC 3986: port = *DIGIT */
 	{ "POST", 1, 0, 0, { "Transfer-Encoding", "chunked", NULL }, "Transfer-Encoding" },
 	{ "POST", 1, 1, 0, { "Host", "a", "Transfer-Encoding", "chunked", NULL }, NULL },
 	{ "GET", 1, 1, 1, { "Host", "a", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", KEY,
