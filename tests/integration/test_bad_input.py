@@ -261,12 +261,26 @@ SSH_KEXED = [
 ]
 
 
-def raw_driver(port, payloads, bound):
+# Service requests (RFC 4253 10), by the driver's RAW_SERVICE: (name, service requested or ""
+# for none, [payload...], a USERAUTH_FAILURE is a clean answer too).
+SSH_SERVICE = [
+    ("SERVICE_REQUEST for an unknown service", "ssh-nosuchservice", [], False),
+    ("SERVICE_REQUEST for ssh-connection before auth", "ssh-connection", [], False),
+    ("SERVICE_REQUEST with a 60-byte name", "x" * 60, [], False),
+    ("USERAUTH_REQUEST before SERVICE_REQUEST", "", [NONE_AUTH], False),
+    ("CHANNEL_OPEN before SERVICE_REQUEST", "", [OPEN_SESSION], False),
+]
+
+
+def raw_driver(port, payloads, bound, service=None):
     args = [RAW_DRIVER, "127.0.0.1", str(port)]
+    env = dict(os.environ)
+    if service is not None:
+        env["RAW_SERVICE"] = service
     for p in payloads:
         args.append("badmac:" + p[1].hex() if isinstance(p, tuple) else p.hex())
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, text=True, timeout=bound + 15)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=bound + 15, env=env)
     out = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l and
                not l.startswith("msg="))
     out["msgs"] = [int(l[4:]) for l in r.stdout.splitlines() if l.startswith("msg=")]
@@ -326,7 +340,10 @@ def test_ssh_bad_input(gate):
     assert run_ssh(e, "pgtest-alice", "true").returncode == 0, g.log_tail(40)
     failures, n = [], 0
     cases = [("raw", name, chunks, None) for name, chunks in SSH_RAW] + \
-        [("kexed", name, payloads, refusable) for name, payloads, refusable in SSH_KEXED]
+        [("kexed", name, (None, payloads), refusable)
+         for name, payloads, refusable in SSH_KEXED] + \
+        [("kexed", name, (service, payloads), refusable)
+         for name, service, payloads, refusable in SSH_SERVICE]
     for kind, name, what, refusable in cases:
         n += 1
         why = []
@@ -340,7 +357,7 @@ def test_ssh_bad_input(gate):
                 why.append("odd identification %r" % ident[:80])
             detail = "closed=%s after %.1f s, messages %s" % (closed, secs, types)
         else:
-            out = raw_driver(e.port, what, SSH_BOUND)
+            out = raw_driver(e.port, what[1], SSH_BOUND, service=what[0])
             lport = int(out.get("port", 0))
             if out.get("kex") != "1":
                 why.append("no key exchange: %s" % out["stderr"][-300:])
@@ -582,4 +599,4 @@ def test_http_bad_input(gate, certs):
 
 def test_the_table_has_100_cases():
     """The issue asks for at least 100 malformed inputs: the tables above are the suite."""
-    assert len(SSH_RAW) + len(SSH_KEXED) + len(HTTP) >= 100
+    assert len(SSH_RAW) + len(SSH_KEXED) + len(SSH_SERVICE) + len(HTTP) >= 100

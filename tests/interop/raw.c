@@ -18,6 +18,10 @@
  *   eof=1|0          the server closed the connection within the bound
  *   refused=1|0      the server answered USERAUTH_FAILURE
  * Exit 0 if the key exchange completed and the server closed or refused within the bound.
+ *
+ * Environment RAW_SERVICE=NAME requests service NAME instead of ssh-userauth (the server must
+ * refuse it); RAW_SERVICE= (empty) requests none, so the payloads come before any SERVICE_REQUEST.
+ * With RAW_SERVICE set, no PAYLOAD is needed.
  */
 #include "drive.h"
 #include "core/clock.h"
@@ -121,11 +125,16 @@ main(int argc, char **argv)
 	socklen_t salen = sizeof(sa);
 	struct ssh_transport *t = NULL;
 	struct pg_buf pl, out;
+	const char *service = getenv("RAW_SERVICE");
+	enum ssh_tstate kexed;
 	int fd = -1, rc = 1, r;
 
 	pg_buf_init(&pl, 1024 * 1024);
 	pg_buf_init(&out, 8 * 1024 * 1024);
-	if (argc < 4) {
+	/* The state the kex ends in: SERVICE while a request waits for its answer, else OPEN. */
+	kexed = service != NULL && service[0] != '\0' ? SSH_T_SERVICE : SSH_T_OPEN;
+	cfg.client_service = service;
+	if (argc < (service != NULL ? 3 : 4)) {
 		fprintf(stderr, "usage: %s HOST PORT PAYLOAD...\n", argv[0]);
 		return 2;
 	}
@@ -133,7 +142,7 @@ main(int argc, char **argv)
 		rc = fd == -2 ? 2 : 1;
 		goto out;
 	}
-	if (ssh_transport_new(&cfg, &t) != 0 || pump(fd, t, SSH_T_OPEN, 0, WAIT_MS) != 0) {
+	if (ssh_transport_new(&cfg, &t) != 0 || pump(fd, t, kexed, 0, WAIT_MS) != 0) {
 		fprintf(stderr, "driver: no key exchange: %s\n", t ? ssh_transport_error(t) : "");
 		goto out;
 	}
