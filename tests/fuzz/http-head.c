@@ -4,7 +4,9 @@
  * instance with head_write_request. The rewritten head must itself parse as exactly one request
  * with the same method and target, and must carry none of the hop-by-hop or forwarding fields the
  * client sent (poolgate is the edge: X-Forwarded-* are ours alone). head_check_request runs on
- * every head too: a head it passes is HTTP/1.x with at most one Host field.
+ * every head first, as in the front door: a head it passes is HTTP/1.x with at most one Host field,
+ * and only such heads are rewritten (seed crash-connect-http09-empty-target: "CONNECT \n" with no
+ * target and no version, which once became "CONNECT  HTTP/1.1" towards the instance).
  */
 #include "proxy/http/head.h"
 
@@ -141,6 +143,7 @@ on_headers_complete(llhttp_t *p)
 
 	c->chunked = (p->flags & F_CHUNKED) != 0;
 	c->upgrade = p->upgrade;
+	/* As the front door: a head head_check_request refuses gets a 400 and is never rewritten. */
 	if (head_check_request(&c->h, c->method, p->http_major, p->http_minor, c->upgrade) == NULL) {
 		size_t hosts = 0;
 
@@ -148,8 +151,8 @@ on_headers_complete(llhttp_t *p)
 			hosts += pg_slice_eq_ci(head_name(&c->h, i), "host");
 		if (p->http_major != 1 || hosts > 1)
 			__builtin_trap();
+		check_rewrite(c);
 	}
-	check_rewrite(c);
 	return 0;
 }
 
