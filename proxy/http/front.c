@@ -125,6 +125,7 @@ static void front_maybe_free(struct http_front *f);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void parse_requests(struct hconn *hc);
+static void reject(struct hconn *hc, int status, const char *why);
 static void up_event(void *arg, enum uconn_event ev);
 static void up_data(void *arg, const uint8_t *p, size_t len);
 
@@ -562,6 +563,7 @@ static int
 rq_on_headers_complete(llhttp_t *p)
 {
 	struct hconn *hc = p->data;
+	const char *why;
 
 	hc->req_keep_alive = llhttp_should_keep_alive(p);
 	hc->req_chunked = (p->flags & F_CHUNKED) != 0;
@@ -572,6 +574,16 @@ rq_on_headers_complete(llhttp_t *p)
 		struct pg_slice up = head_get(&hc->rh, "upgrade");
 		if (up.p == NULL || !pg_slice_eq_ci(up, "websocket"))
 			hc->req_upgrade = 0;	/* only websockets are tunnelled */
+	}
+	/*
+	 * What llhttp leaves to us (Host, versions, websocket handshake fields): a bad head gets its
+	 * 400 and a log line here, on either listener, before any routing or redirect.
+	 */
+	why = head_check_request(&hc->rh, hc->method, p->http_major, p->http_minor,
+	    hc->req_upgrade);
+	if (why != NULL) {
+		reject(hc, 400, why);
+		return HPE_PAUSED;
 	}
 	if (!hc->l->tls)
 		return HPE_PAUSED;	/* the redirect listener answers now */
@@ -970,8 +982,8 @@ redirect_input(struct hconn *hc, const uint8_t *p, size_t len)
 		reject(hc, e == HPE_USER && hc->rh.limit ? hc->rh.limit : 400, "bad request");
 		return;
 	}
-	if (e != HPE_PAUSED)
-		return;
+	if (e != HPE_PAUSED || hc->close_after_write)
+		return;	/* more bytes to come, or the head was refused (rq_on_headers_complete) */
 	/* Host without its port; the https listener's port is added unless it is 443. */
 	host = head_get(&hc->rh, "host");
 	url = head_url(&hc->rh);

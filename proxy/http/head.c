@@ -1,6 +1,7 @@
 #include "proxy/http/head.h"
 #include "core/err.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -224,6 +225,94 @@ head_write_request(const struct head *h, const char *method, const struct fwd_in
 		return r;
 	return pg_buf_append_str(out, fi->websocket ?
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+}
+
+/*
+ * A Host value (RFC 9110 7.2, RFC 3986 3.2.2): reg-name or IPv4 (unreserved, sub-delims,
+ * percent signs) or an IP-literal in brackets, then optionally ':' and up to 5 digits <= 65535.
+ */
+static int
+host_valid(struct pg_slice v)
+{
+	static const char reg[] = "-._~!$&'()*+,;=%";
+	size_t i = 0, port = 0, digits = 0;
+
+	if (v.len == 0)
+		return 0;
+	if (v.p[0] == '[') {
+		for (i = 1; i < v.len && v.p[i] != ']'; i++)
+			if (!isxdigit(v.p[i]) && v.p[i] != ':' && v.p[i] != '.')
+				return 0;
+		if (i++ == v.len)
+			return 0;	/* no ']' */
+	} else {
+		while (i < v.len && v.p[i] != ':') {
+			/* (strchr would find a NUL byte: the string's own terminator) */
+			if (!isalnum(v.p[i]) && (v.p[i] == '\0' || strchr(reg, v.p[i]) == NULL))
+				return 0;
+			i++;
+		}
+		if (i == 0)
+			return 0;
+	}
+	if (i == v.len)
+		return 1;
+	if (v.p[i++] != ':')
+		return 0;
+	for (; i < v.len; i++, digits++) {
+		if (!isdigit(v.p[i]) || digits == 5)
+			return 0;
+		port = port * 10 + (size_t)(v.p[i] - '0');
+	}
+	return port <= 65535;
+}
+
+/* Sec-WebSocket-Key: base64 of 16 bytes is 22 characters of the alphabet and "==" (RFC 6455 4.1). */
+static int
+ws_key_valid(struct pg_slice k)
+{
+	if (k.len != 24 || k.p[22] != '=' || k.p[23] != '=')
+		return 0;
+	for (size_t i = 0; i < 22; i++)
+		if (!isalnum(k.p[i]) && k.p[i] != '+' && k.p[i] != '/')
+			return 0;
+	return 1;
+}
+
+const char *
+head_check_request(const struct head *h, const char *method, int major, int minor, int websocket)
+{
+	struct pg_slice host = { NULL, 0 }, v;
+	size_t hosts = 0;
+
+	if (major != 1 || minor > 1)
+		return "HTTP version not 1.0 or 1.1";
+	if (strcmp(method, "CONNECT") == 0)
+		return "CONNECT is not served";
+	for (size_t i = 0; i < h->nfields; i++) {
+		if (pg_slice_eq_ci(head_name(h, i), "host")) {
+			host = head_value(h, i);
+			hosts++;
+		}
+	}
+	if (hosts > 1)
+		return "more than one Host field";
+	if (hosts == 0 && minor == 1)
+		return "no Host field in an HTTP/1.1 request";
+	if (hosts == 1 && !host_valid(host))
+		return "invalid Host field";
+	if (minor == 0 && head_get(h, "transfer-encoding").p != NULL)
+		return "Transfer-Encoding in an HTTP/1.0 request";
+	if (!websocket)
+		return NULL;
+	if (strcmp(method, "GET") != 0)
+		return "websocket upgrade not a GET";
+	v = head_get(h, "sec-websocket-version");
+	if (v.p == NULL || !pg_slice_eq_ci(v, "13"))
+		return "websocket upgrade without Sec-WebSocket-Version 13";
+	if (!ws_key_valid(head_get(h, "sec-websocket-key")))
+		return "websocket upgrade without a valid Sec-WebSocket-Key";
+	return NULL;
 }
 
 int

@@ -47,6 +47,18 @@ struct pg_slice head_get(const struct head *h, const char *name);
 /* Whether field i is hop-by-hop (RFC 9110 7.6.1): fixed names plus those listed in Connection. */
 int head_is_hop_by_hop(const struct head *h, size_t i);
 
+/*
+ * The checks of a request head that llhttp (strict as it is) leaves to the server, for the head
+ * just parsed: version 1.0 or 1.1 (llhttp takes "GET /x" as HTTP/0.9), exactly one valid Host in
+ * HTTP/1.1 and at most one in 1.0 (RFC 9112 3.2: 400 otherwise), no Transfer-Encoding in HTTP/1.0
+ * (RFC 9112 6.1: faulty framing), no CONNECT (we are not a forward proxy), and for a websocket
+ * upgrade (websocket set) a GET with Sec-WebSocket-Version 13 and a Sec-WebSocket-Key of 16
+ * base64 bytes (RFC 6455 4.2.1). Returns NULL if the head passes, else a static reason for the
+ * log line of the 400 the caller answers.
+ */
+const char *head_check_request(const struct head *h, const char *method, int major, int minor,
+    int websocket);
+
 /* What the client said about the connection and the request, for building the upstream request. */
 struct fwd_info {
 	const char *client_ip;		/* X-Forwarded-For */

@@ -70,6 +70,7 @@ struct ssh_transport {
 	size_t session_id_len;
 	struct sshkey *hostkey;		/* client: the server's, from the first exchange */
 	char *server_sig_algs;
+	char client_service[64];	/* client: what it requests; "": nothing */
 	uint64_t kex_done_ns;
 
 	struct pg_buf queue;		/* caller payloads waiting out a kex: uint32 len || payload */
@@ -209,6 +210,8 @@ ssh_transport_new(const struct ssh_transport_config *cfg, struct ssh_transport *
 		return PG_EINVAL;
 	if (cfg->role == SSH_ROLE_SERVER && cfg->n_host_keys == 0)
 		return PG_EINVAL;
+	if (cfg->client_service != NULL && strlen(cfg->client_service) >= 64)
+		return PG_EINVAL;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return PG_ENOMEM;
 	t->role = cfg->role;
@@ -229,6 +232,8 @@ ssh_transport_new(const struct ssh_transport_config *cfg, struct ssh_transport *
 	pg_buf_init(&t->peer_kexinit, SSH_PACKET_MAX);
 	pg_buf_init(&t->queue, SSH_TRANSPORT_MAX_QUEUE);
 	snprintf(t->our_version, sizeof(t->our_version), "%s", SSH_TRANSPORT_IDENT);
+	snprintf(t->client_service, sizeof(t->client_service), "%s",
+	    cfg->client_service ? cfg->client_service : "ssh-userauth");
 	if ((cfg->log_prefix && (t->prefix = strdup(cfg->log_prefix)) == NULL) ||
 	    (p->kex && (t->prefs.kex = dup_or_null(p->kex)) == NULL) ||
 	    (p->hostkey && (t->prefs.hostkey = dup_or_null(p->hostkey)) == NULL) ||
@@ -640,8 +645,10 @@ on_newkeys(struct ssh_transport *t)
 	    t->algs.enc[t->role == SSH_ROLE_CLIENT ? 0 : 1]);
 	if (t->state == SSH_T_KEX) {
 		set_state(t, SSH_T_SERVICE);
-		if (t->role == SSH_ROLE_CLIENT)
-			return send_simple_string(t, SSH_MSG_SERVICE_REQUEST, "ssh-userauth");
+		if (t->role == SSH_ROLE_CLIENT && t->client_service[0] == '\0')
+			set_state(t, SSH_T_OPEN);	/* a test driver's "no service request" */
+		else if (t->role == SSH_ROLE_CLIENT)
+			return send_simple_string(t, SSH_MSG_SERVICE_REQUEST, t->client_service);
 	}
 	return flush_queue(t);
 }

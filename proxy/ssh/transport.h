@@ -83,6 +83,13 @@ struct ssh_transport_config {
 	 */
 	int (*verify_hostkey)(void *arg, const struct sshkey *key);
 	void *verify_arg;
+	/*
+	 * Client: the service it requests after the first kex; NULL is "ssh-userauth", the only one
+	 * poolgate speaks. Another name, or "" (no request: the transport opens at once), exists
+	 * for test drivers that must show a server refusing them (tests/interop/raw.c). At most 63
+	 * bytes; copied.
+	 */
+	const char *client_service;
 	uint64_t rekey_bytes;		/* 0: SSH_TRANSPORT_REKEY_BYTES */
 	uint64_t rekey_seconds;		/* 0: SSH_TRANSPORT_REKEY_SECONDS */
 };

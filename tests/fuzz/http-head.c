@@ -3,7 +3,10 @@
  * proxy/http/head.c's collection with small limits, and every complete head is rewritten for the
  * instance with head_write_request. The rewritten head must itself parse as exactly one request
  * with the same method and target, and must carry none of the hop-by-hop or forwarding fields the
- * client sent (poolgate is the edge: X-Forwarded-* are ours alone).
+ * client sent (poolgate is the edge: X-Forwarded-* are ours alone). head_check_request runs on
+ * every head first, as in the front door: a head it passes is HTTP/1.x with at most one Host field,
+ * and only such heads are rewritten (seed crash-connect-http09-empty-target: "CONNECT \n" with no
+ * target and no version, which once became "CONNECT  HTTP/1.1" towards the instance).
  */
 #include "proxy/http/head.h"
 
@@ -140,7 +143,16 @@ on_headers_complete(llhttp_t *p)
 
 	c->chunked = (p->flags & F_CHUNKED) != 0;
 	c->upgrade = p->upgrade;
-	check_rewrite(c);
+	/* As the front door: a head head_check_request refuses gets a 400 and is never rewritten. */
+	if (head_check_request(&c->h, c->method, p->http_major, p->http_minor, c->upgrade) == NULL) {
+		size_t hosts = 0;
+
+		for (size_t i = 0; i < c->h.nfields; i++)
+			hosts += pg_slice_eq_ci(head_name(&c->h, i), "host");
+		if (p->http_major != 1 || hosts > 1)
+			__builtin_trap();
+		check_rewrite(c);
+	}
 	return 0;
 }
 

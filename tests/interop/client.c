@@ -13,12 +13,9 @@
 #include "core/err.h"
 #include "core/sshwire.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static char fp[SSHKEY_FP_LEN];
@@ -64,7 +61,6 @@ main(int argc, char **argv)
 {
 	struct ssh_transport_config cfg = { .role = SSH_ROLE_CLIENT, .log_prefix = "interop-client",
 		.verify_hostkey = remember_key };
-	struct sockaddr_in sa = { .sin_family = AF_INET };
 	struct ssh_transport *t;
 	const struct ssh_kex_algs *a;
 	char methods[256];
@@ -78,14 +74,8 @@ main(int argc, char **argv)
 	cfg.prefs.ciphers = argv[4];
 	cfg.prefs.macs = strcmp(argv[5], "-") ? argv[5] : NULL;
 	cfg.prefs.hostkey = argv[6];
-	sa.sin_port = htons((uint16_t)atoi(argv[2]));
-	if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1)
-		return 2;
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		perror("connect");
-		return 1;
-	}
+	if ((fd = drive_connect(argv[1], argv[2])) < 0)
+		return fd == -2 ? 2 : 1;
 	if (ssh_transport_new(&cfg, &t) != 0) {
 		fprintf(stderr, "driver: bad algorithm names\n");
 		return 2;

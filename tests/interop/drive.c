@@ -2,10 +2,33 @@
 #include "core/clock.h"
 #include "core/err.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+int
+drive_connect(const char *host, const char *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd, p = atoi(port);
+
+	if (p <= 0 || p > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -2;
+	sa.sin_port = htons((uint16_t)p);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		perror("connect");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 int
 drive_flush(int fd, struct ssh_transport *t)

@@ -8,6 +8,12 @@
 
 #include "proxy/ssh/transport.h"
 
+/*
+ * A TCP connection to the IPv4 address host, port port (both as on the command line). Returns the
+ * fd, -2 for a bad address or port, -1 when the connection fails (perror says why).
+ */
+int drive_connect(const char *host, const char *port);
+
 /* Writes all pending output to fd. 0 or -1. */
 int drive_flush(int fd, struct ssh_transport *t);
 

@@ -110,12 +110,16 @@ count_accept(void *arg, const struct sshkey *key)
 	return *(int *)arg;
 }
 
+/* The client's service for the next ends() (NULL: the default, ssh-userauth). */
+static const char *client_service;
+
 static void
 ends(struct end *c, struct end *s, struct ssh_kex_prefs cp, struct ssh_kex_prefs sp,
     struct sshkey **hk, size_t nhk, int *verdict)
 {
 	struct ssh_transport_config cc = { .role = SSH_ROLE_CLIENT, .log_prefix = "client",
-		.prefs = cp, .verify_hostkey = verdict ? count_accept : NULL, .verify_arg = verdict };
+		.prefs = cp, .verify_hostkey = verdict ? count_accept : NULL, .verify_arg = verdict,
+		.client_service = client_service };
 	struct ssh_transport_config sc = { .role = SSH_ROLE_SERVER, .log_prefix = "server",
 		.prefs = sp, .host_keys = hk, .n_host_keys = nhk };
 
@@ -346,6 +350,46 @@ test_no_common_algorithm(void **state)
 	end_free(&s);
 }
 
+/* The server side of RFC 4253 10: only ssh-userauth, and nothing of the layers above before it. */
+static void
+test_client_service(void **state)
+{
+	/* byte USERAUTH_REQUEST, string "u", string "ssh-connection", string "none" */
+	static const uint8_t none_auth[] = "\x32\0\0\0\x01u\0\0\0\x0essh-connection\0\0\0\x04none";
+	struct sshkey *hk[1] = { keys[0] };
+	struct end c, s;
+
+	client_service = "ssh-nosuchservice";
+	ends(&c, &s, (struct ssh_kex_prefs){ 0 }, (struct ssh_kex_prefs){ 0 }, hk, 1, NULL);
+	pump(&c, &s, 0);
+	assert_int_equal(s.err, PG_EPROTO);
+	assert_non_null(strstr(ssh_transport_error(s.t), "service not available"));
+	assert_non_null(strstr(ssh_transport_error(c.t), "reason 7"));
+	end_free(&c);
+	end_free(&s);
+	/* No request: the client opens at once and its userauth request breaks the protocol. */
+	client_service = "";
+	ends(&c, &s, (struct ssh_kex_prefs){ 0 }, (struct ssh_kex_prefs){ 0 }, hk, 1, NULL);
+	assert_int_equal(ssh_transport_send_payload(c.t, none_auth, sizeof(none_auth) - 1), 0);
+	pump(&c, &s, 0);
+	assert_int_equal(ssh_transport_state(c.t), SSH_T_CLOSED);
+	assert_int_equal(s.err, PG_EPROTO);
+	assert_non_null(strstr(ssh_transport_error(s.t), "message 50 before the service started"));
+	end_free(&c);
+	end_free(&s);
+	client_service = NULL;
+	/* Names are bounded. */
+	{
+		char longname[80];
+		struct ssh_transport_config cc = { .role = SSH_ROLE_CLIENT, .client_service = longname };
+		struct ssh_transport *t = NULL;
+
+		memset(longname, 'x', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		assert_int_equal(ssh_transport_new(&cc, &t), PG_EINVAL);
+	}
+}
+
 static void
 test_tampered_stream(void **state)
 {
@@ -515,6 +559,7 @@ main(void)
 		cmocka_unit_test(test_rekey_by_volume),
 		cmocka_unit_test(test_hostkey_rejected),
 		cmocka_unit_test(test_no_common_algorithm),
+		cmocka_unit_test(test_client_service),
 		cmocka_unit_test(test_tampered_stream),
 		cmocka_unit_test(test_strict_violations),
 		cmocka_unit_test(test_version_lines),
