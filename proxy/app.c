@@ -49,6 +49,9 @@ struct app {
 	struct ssh_front *ssh;		/* NULL when no ssh listener is configured */
 	struct ops_env env;
 	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t grace;		/* shutdown: live sessions' grace, checked every GRACE_TICK_MS */
+	uint64_t grace_end;		/* loop ms the grace is up */
+	int grace_on;
 	int stopping;
 	int reloading, reload_again;
 };
@@ -415,17 +418,16 @@ api_reload(void *arg)
 	return 0;
 }
 
+#define GRACE_TICK_MS 100
+
+/* Shutdown's second step, after the grace: every session and handle goes; the loop runs dry. */
 static void
-shutdown_app(struct app *a, const char *why)
+finish_shutdown(struct app *a)
 {
-	if (a->stopping) {
-		LOG_NOTICE("main", "%s again: already shutting down", why);
-		return;
+	if (a->grace_on) {
+		uv_close((uv_handle_t *)&a->grace, NULL);
+		a->grace_on = 0;
 	}
-	a->stopping = 1;
-	LOG_INFO("main", "%s: shutting down", why);
-	ops_stop(a->ops);
-	a->ops = NULL;
 	/* A save of the operator's state in flight still completes: the loop runs until it has. */
 	astate_close(a->astate);
 	a->env.astate = a->astate = NULL;
@@ -450,14 +452,70 @@ shutdown_app(struct app *a, const char *why)
 }
 
 static void
+on_grace_tick(uv_timer_t *t)
+{
+	struct app *a = t->data;
+	size_t live = ssh_front_live(a->ssh) + front_live(a->front);
+
+	if (live == 0) {
+		LOG_INFO("main", "every session has ended: stopping");
+		finish_shutdown(a);
+	} else if (uv_now(&a->loop) >= a->grace_end) {
+		LOG_INFO("main", "shutdown grace is up: closing %zu connection%s", live,
+		    live == 1 ? "" : "s");
+		finish_shutdown(a);
+	}
+}
+
+/*
+ * Shutdown's first step: the listeners close at once (new connections are refused) and so does
+ * the admin listener; open SSH sessions, websockets and HTTP exchanges in flight get
+ * shutdown_grace_ms to end by themselves, then finish_shutdown() disconnects them ("poolgate is
+ * shutting down"). A second SIGTERM/SIGINT cuts the grace short.
+ */
+static void
+shutdown_app(struct app *a, const char *why)
+{
+	size_t live;
+
+	if (a->stopping) {
+		if (a->grace_on) {
+			LOG_NOTICE("main", "%s again: ending the shutdown grace now", why);
+			finish_shutdown(a);
+		} else {
+			LOG_NOTICE("main", "%s again: already shutting down", why);
+		}
+		return;
+	}
+	a->stopping = 1;
+	ops_stop(a->ops);
+	a->ops = NULL;
+	live = ssh_front_drain(a->ssh) + front_drain(a->front);
+	if (live == 0 || a->cfg->shutdown_grace_ms == 0) {
+		LOG_INFO("main", "%s: shutting down", why);
+		finish_shutdown(a);
+		return;
+	}
+	LOG_INFO("main", "%s: shutting down: listeners closed; %zu connection%s get %u ms to end",
+	    why, live, live == 1 ? "" : "s", a->cfg->shutdown_grace_ms);
+	uv_timer_init(&a->loop, &a->grace);
+	a->grace.data = a;
+	a->grace_on = 1;
+	a->grace_end = uv_now(&a->loop) + a->cfg->shutdown_grace_ms;
+	uv_timer_start(&a->grace, on_grace_tick, GRACE_TICK_MS, GRACE_TICK_MS);
+}
+
+static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct app *a = h->data;
 
-	if (signum == SIGHUP)
-		start_reload(a);
-	else
+	if (signum == SIGHUP) {
+		if (!a->stopping)
+			start_reload(a);
+	} else {
 		shutdown_app(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
 }
 
 static void

@@ -695,6 +695,9 @@ class Poolgate:
             "log": {"level": log_level, "format": "text"},
             "instances": list(instances),
             "health": self.health,
+            # SIGTERM gives live sessions this long before they are disconnected (default 10 s);
+            # teardown stops every poolgate with a 10 s budget, so tests keep it short.
+            "shutdown_grace_ms": 2000,
         }
         if discovery is not None:
             # discovery: list of instance dicts to write now, or True for an empty file.
