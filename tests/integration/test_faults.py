@@ -248,3 +248,177 @@ def test_sigterm_without_sessions_is_immediate(pool, make_poolgate, tmp_path, un
         if p.poll() is None:
             p.kill()
             p.wait(5)
+
+
+# --- 2. an instance that accepts TCP and never answers --------------------------------------
+
+
+def admin_token(tmp_path):
+    import secrets
+    path = str(tmp_path / "admin.token")
+    token = secrets.token_hex(32)
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return path, token
+
+
+def move_pin(g, token, user, instance):
+    r = g.request("PUT", "/admin/pins/%s" % user, body=('{"instance": "%s"}' % instance).encode(),
+                  headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    assert r.status == 200, (r.status, r.text)
+
+
+class Stream:
+    """A live ssh session printing a numbered line every 100 ms (for at most 60 s): the lines'
+    arrival times show whether it kept flowing while something else broke."""
+
+    def __init__(self, e, user):
+        self.p = subprocess.Popen(ssh_args(e, user) + [
+            "i=0; while [ $i -lt 600 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.rd = LineReader(self.p)
+        P.poll(lambda: len(self.rd.lines) >= 3, 30, 0.05, "%s's stream" % user)
+
+    def max_gap_since(self, t0):
+        ts = [t0] + [t for t, _ in self.rd.lines if t > t0] + [time.monotonic()]
+        return max(b - a for a, b in zip(ts, ts[1:]))
+
+    def in_order(self):
+        return [l for _, l in self.rd.lines] == ["tick %d\n" % i
+                                                 for i in range(len(self.rd.lines))]
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(5)
+
+
+def test_hung_instance_marked_down_users_move_others_unaffected(pool, make_poolgate, tmp_path,
+                                                                untrust):
+    """demo-2 behind a relay that turns into a blackhole (accepts, never answers): the probes
+    mark it down within the fall budget, bob (pinned there) is moved to demo-1 at his next login,
+    and alice's session on demo-1 streams without a gap all along."""
+    bad = pool[1]
+    sw_ssh = P.TcpSwitch(bad.ip, bad.ip, bad.ssh_port)
+    sw_http = P.TcpSwitch(bad.ip, bad.ip, bad.http_port)
+    try:
+        tok_path, tok = admin_token(tmp_path)
+        hang = bad.config(id="hang", ssh_port=sw_ssh.port, http_port=sw_http.port)
+        kh = [pool[0].sshd.host_key_line(),
+              "[%s]:%d %s" % (bad.ip, sw_ssh.port, " ".join(bad.sshd.host_key_line().split()[1:]))]
+        e = setup_env(pool, make_poolgate, tmp_path, known_hosts=kh,
+                      instances=[pool[0].config(), hang], top={"admin": {"token_file": tok_path}})
+        move_pin(e.g, tok, ALICE, pool[0].id)
+        move_pin(e.g, tok, BOB, "hang")
+        r = run_ssh(e, BOB, 'echo "$SSH_CONNECTION"')
+        assert r.returncode == 0 and r.stdout.split()[2] == bad.ip, (r.stdout, r.stderr)
+        alice = Stream(e, ALICE)
+        try:
+            mark = e.g.log_mark()
+            t0 = time.monotonic()
+            sw_ssh.mode = sw_http.mode = "blackhole"
+            e.g.wait_state("hang", "down", P.down_budget(e.g.health, SLACK))
+            took = time.monotonic() - t0
+            # bob's next login is placed on the healthy instance, and the log says why.
+            r = run_ssh(e, BOB, 'echo "$SSH_CONNECTION"')
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.split()[2] == pool[0].ip, r.stdout
+            e.g.wait_log(lambda s: "user %s: pinned to %s (was hang: down)" % (BOB, pool[0].id)
+                         in s, 5, mark, "bob moved off the hung instance")
+            assert e.g.user_instance(BOB) == pool[0].id
+            # alice never noticed: her lines kept coming, in order, with no gap over 1 s.
+            gap = alice.max_gap_since(t0)
+            assert gap < 1.0, "alice's stream stalled %.2f s" % gap
+            assert alice.p.poll() is None and alice.in_order()
+            print("hung instance down after %.2f s (budget %.1f s); alice's largest gap %.2f s"
+                  % (took, P.down_budget(e.g.health, SLACK), gap))
+        finally:
+            alice.close()
+    finally:
+        sw_ssh.close()
+        sw_http.close()
+
+
+HEALTH_TCP_ONLY = {"interval_ms": 500, "timeout_ms": 300, "rise": 1, "fall": 2,
+                   "jitter_pct": 0, "checks": ["tcp"]}
+
+
+def test_hung_instance_ssh_users_time_out_with_reason(pool, make_poolgate, tmp_path, untrust):
+    """An instance that accepts TCP but never speaks SSH and that the probes (tcp only) still
+    call up: bob, pinned there, gets a disconnect naming the reason after
+    ssh.connect_timeout_ms, not a hang; alice on demo-1 keeps streaming meanwhile."""
+    bh = P.BlackholeServer(pool[1].ip, [0, 0])
+    try:
+        tok_path, tok = admin_token(tmp_path)
+        hang = pool[1].config(id="hang", ssh_port=bh.ports[0], http_port=bh.ports[1])
+        e = setup_env(pool, make_poolgate, tmp_path, known_hosts=[pool[0].sshd.host_key_line()],
+                      instances=[pool[0].config(), hang], health=HEALTH_TCP_ONLY,
+                      ssh={"connect_timeout_ms": 1500}, top={"admin": {"token_file": tok_path}})
+        move_pin(e.g, tok, ALICE, pool[0].id)
+        move_pin(e.g, tok, BOB, "hang")
+        alice = Stream(e, ALICE)
+        try:
+            t0 = time.monotonic()
+            r = run_ssh(e, BOB, "echo should-not-run", timeout=30)
+            took = time.monotonic() - t0
+            assert r.returncode == 255 and "should-not-run" not in r.stdout, (r.returncode,
+                                                                               r.stderr)
+            assert "did not answer in time" in r.stderr, r.stderr
+            assert 1.5 <= took < 1.5 + 6, took
+            assert "no key exchange within 1500 ms (ssh.connect_timeout_ms)" in e.g.log()
+            gap = alice.max_gap_since(t0)
+            assert gap < 1.0 and alice.p.poll() is None and alice.in_order(), gap
+            # The healthy instance still takes new logins too.
+            r = run_ssh(e, ALICE, "echo ok")
+            assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+        finally:
+            alice.close()
+    finally:
+        bh.close()
+
+
+def test_hung_instance_browsers_get_504(pool, make_https_poolgate, certs):
+    """A browser whose affinity cookie names the hung instance (up by tcp probes) gets 504 after
+    http.response_timeout_ms; a browser on demo-1 is served all along."""
+    bh = P.BlackholeServer(pool[1].ip, [0, 0])
+    try:
+        hang = pool[1].config(id="hang", ssh_port=bh.ports[0], http_port=bh.ports[1])
+        g = make_https_poolgate([pool[0].config(), hang], health=HEALTH_TCP_ONLY,
+                                http={"response_timeout_ms": 1500})
+        g.wait_for(P.all_up([pool[0].id, "hang"]), P.first_round_budget(g.health, SLACK)
+                   + P.up_budget(g.health, SLACK))
+        cookie = P.mint_affinity(g.state_dir, "hang", int(time.time()) + 3600)
+        ok, errors, stop = [0], [], threading.Event()
+
+        def healthy_browser():
+            good = P.mint_affinity(g.state_dir, pool[0].id, int(time.time()) + 3600)
+            while not stop.is_set():
+                st, _, body, _ = P.raw_exchange(
+                    g.https_port, certs.ca, b"GET /hub/health HTTP/1.1\r\nHost: pool.test\r\n"
+                    b"Cookie: poolgate_affinity=" + good.encode() + b"\r\n"
+                    b"Connection: close\r\n\r\n")
+                if st == 200:
+                    ok[0] += 1
+                else:
+                    errors.append(st)
+                time.sleep(0.05)
+
+        th = threading.Thread(target=healthy_browser, daemon=True)
+        th.start()
+        try:
+            t0 = time.monotonic()
+            st, _, body, _ = P.raw_exchange(
+                g.https_port, certs.ca, b"GET /hub/api HTTP/1.1\r\nHost: pool.test\r\n"
+                b"Cookie: poolgate_affinity=" + cookie.encode() + b"\r\n\r\n", timeout=10)
+            took = time.monotonic() - t0
+        finally:
+            stop.set()
+            th.join(10)
+        assert st == 504, (st, body[:200])
+        assert 1.5 <= took < 1.5 + 3, took
+        assert "instance hang: no response within 1500 ms" in g.log()
+        assert errors == [] and ok[0] >= 5, (errors, ok)
+    finally:
+        bh.close()
