@@ -422,3 +422,81 @@ def test_hung_instance_browsers_get_504(pool, make_https_poolgate, certs):
         assert errors == [] and ok[0] >= 5, (errors, ok)
     finally:
         bh.close()
+
+
+# --- 3. health flapping ---------------------------------------------------------------------
+
+
+def metric(g, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), g.get("/metrics").text(), re.M)
+    assert m, name
+    return int(m.group(1))
+
+
+MOVED = 'poolgate_pin_changes_total{change="moved"}'
+TRANSITIONS = 'poolgate_instance_state_changes_total{instance="flap"}'
+
+
+def test_flapping_health_no_pin_churn(pool, make_poolgate, tmp_path, untrust):
+    """demo-2 behind relays that refuse and accept in turn every 450 ms, probes every 300 ms with
+    rise = fall = 3: a bad run never reaches 3, so the instance stays up (no transition), alice
+    stays pinned there through her logins in the middle of it (no "pinned to" line, the moved
+    counter does not move), and bob on demo-1 is not touched. The bad rounds are counted to show
+    the flapping really reached the probes."""
+    bad = pool[1]
+    sw_ssh = P.TcpSwitch(bad.ip, bad.ip, bad.ssh_port)
+    sw_http = P.TcpSwitch(bad.ip, bad.ip, bad.http_port)
+    stop = threading.Event()
+    try:
+        tok_path, tok = admin_token(tmp_path)
+        flap = bad.config(id="flap", ssh_port=sw_ssh.port, http_port=sw_http.port)
+        kh = [pool[0].sshd.host_key_line(),
+              "[%s]:%d %s" % (bad.ip, sw_ssh.port, " ".join(bad.sshd.host_key_line().split()[1:]))]
+        health = {"interval_ms": 300, "timeout_ms": 250, "rise": 3, "fall": 3, "jitter_pct": 0}
+        e = setup_env(pool, make_poolgate, tmp_path, known_hosts=kh, health=health,
+                      instances=[pool[0].config(), flap], top={"admin": {"token_file": tok_path}})
+        move_pin(e.g, tok, ALICE, "flap")
+        move_pin(e.g, tok, BOB, pool[0].id)
+        moved0 = metric(e.g, MOVED)
+        trans0 = metric(e.g, TRANSITIONS)
+        mark = e.g.log_mark()
+
+        def flapper():
+            on = True
+            deadline = time.monotonic() + 15
+            while not stop.is_set() and time.monotonic() < deadline:
+                on = not on
+                sw_ssh.mode = sw_http.mode = "forward" if on else "refuse"
+                stop.wait(0.45)
+            sw_ssh.mode = sw_http.mode = "forward"
+
+        th = threading.Thread(target=flapper, daemon=True)
+        th.start()
+        t_end = time.monotonic() + 8
+        logins = {"ok": 0, "failed": 0}
+        while time.monotonic() < t_end:
+            for u in (ALICE, BOB):
+                r = run_ssh(e, u, "true", timeout=30)
+                if u == BOB:
+                    assert r.returncode == 0, r.stderr  # demo-1 users are not affected
+                else:
+                    logins["ok" if r.returncode == 0 else "failed"] += 1
+            time.sleep(0.2)
+        stop.set()
+        th.join(5)
+        log = e.g.log_since(mark)
+        bad_rounds = len(re.findall(r"probe flap: round bad", log))
+        assert bad_rounds >= 4, "the flapping did not reach the probes (%d bad rounds)\n%s" % (
+            bad_rounds, log[-3000:])
+        assert "instance flap: up -> down" not in log, log[-3000:]
+        assert metric(e.g, TRANSITIONS) == trans0
+        assert e.g.instance("flap")["state"] == "up"
+        assert "pinned to" not in log, [l for l in log.splitlines() if "pinned to" in l]
+        assert metric(e.g, MOVED) == moved0
+        assert e.g.user_instance(ALICE) == "flap" and e.g.user_instance(BOB) == pool[0].id
+        print("flapping: %d bad rounds, alice's logins %r, no transition, no pin moved"
+              % (bad_rounds, logins))
+    finally:
+        stop.set()
+        sw_ssh.close()
+        sw_http.close()
