@@ -518,6 +518,25 @@ on_signal(uv_signal_t *h, int signum)
 	}
 }
 
+/*
+ * The affinity cookie's secret from state_dir. A state_dir that is full or read-only does not stop
+ * the start: the secret lives in memory and the warning says what that costs.
+ */
+static int
+load_cookie_key(struct app *a, char *err, size_t errlen)
+{
+	int ephemeral = 0;
+	int r = affinity_key_load_or_ephemeral(a->cfg->state_dir, &a->cookie_key, &ephemeral, err,
+	    errlen);
+
+	if (r == 0 && ephemeral) {
+		LOG_WARN("affinity", "cannot store a cookie secret: %s; using one in memory: affinity "
+		    "cookies will not survive a restart", err);
+		err[0] = '\0';
+	}
+	return r;
+}
+
 static void
 on_walk(uv_handle_t *h, void *arg)
 {
@@ -620,8 +639,7 @@ app_run(const char *config_path)
 	if (a.cfg->nlisten_https + a.cfg->nlisten_http > 0) {
 		struct reg_hooks hooks = { NULL, front_hook_changed, front_hook_removed, &a };
 		err[0] = '\0';
-		if (affinity_key_load(a.cfg->state_dir, &a.cookie_key, err, sizeof(err)) != 0 ||
-		    (a.router = route_new(a.reg, a.pins, a.cookie_key, a.cfg->http.cookie_name,
+		if (load_cookie_key(&a, err, sizeof(err)) != 0 || (a.router = route_new(a.reg, a.pins, a.cookie_key, a.cfg->http.cookie_name,
 		    a.cfg->http.cookie_ttl_s)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
 		    (r = front_start(&a.loop, a.cfg, a.reg, a.router, &a.front, err,
 		    sizeof(err))) != 0) {
