@@ -500,3 +500,84 @@ def test_flapping_health_no_pin_churn(pool, make_poolgate, tmp_path, untrust):
         stop.set()
         sw_ssh.close()
         sw_http.close()
+
+
+# --- 4. state_dir full or read-only: the writers test_pins.py does not cover -----------------
+# (test_pins.py covers the pin store, full while running and read-only at start.)
+
+
+def test_state_dir_full_admin_state_and_tofu(pool, make_poolgate, tmp_path, untrust):
+    """state_dir on a 2 MiB tmpfs filled while poolgate runs: the operator's drain is applied and
+    its save failure logged (admin.json), a first login to an instance in tofu mode is trusted
+    in memory and logged (known_hosts cannot grow), logins keep working, and a changed host
+    key would still be refused (the key is remembered)."""
+    from test_pins import fill, on_tmpfs, tmpfs
+    mnt = str(tmp_path / "statefs")
+    with tmpfs(mnt, "2m"):
+        tok_path, tok = admin_token(tmp_path)
+        e = setup_env(pool, on_tmpfs(make_poolgate, mnt), tmp_path, known_hosts=None,
+                      ssh={"host_key_check": "tofu"}, top={"admin": {"token_file": tok_path}})
+        g = e.g
+        try:
+            fill(mnt)
+            mark = g.log_mark()
+            r = run_ssh(e, ALICE, "echo ok")
+            assert (r.returncode, r.stdout) == (0, "ok\n"), (r.stderr, g.log_tail(20))
+            line = g.wait_log(lambda l: "trusted in memory only (tofu): cannot append to %s/"
+                              "known_hosts" % mnt in l, 5, mark, "the tofu write error")
+            assert "no space left on device" in line.lower(), line
+            assert not os.path.exists(os.path.join(mnt, "known_hosts")) or \
+                os.path.getsize(os.path.join(mnt, "known_hosts")) == 0
+            # Seen once: the second login needs no write and logs nothing new.
+            mark2 = g.log_mark()
+            assert run_ssh(e, ALICE, "true").returncode == 0
+            assert "tofu" not in g.log_since(mark2)
+            # The operator's drain is in force although admin.json cannot be written.
+            other = [i.id for i in pool if i.id != g.user_instance(ALICE)][0]
+            rr = g.request("POST", "/admin/instances/%s/drain" % other,
+                           headers={"Authorization": "Bearer " + tok})
+            assert rr.status == 200, (rr.status, rr.text)
+            assert g.instance(other)["state"] in ("draining", "drained")
+            line = g.wait_log(lambda l: "cannot save the operator's state" in l, 5, mark,
+                              "the admin.json write error")
+            assert "no space left on device" in line.lower(), line
+            # Everyone is still served: bob is placed on the instance that is not draining.
+            r = run_ssh(e, BOB, "echo ok")
+            assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+            assert g.user_instance(BOB) != other
+            assert g.alive()
+        finally:
+            g.stop(check=False)
+
+
+def test_state_dir_read_only_at_first_start(pool, make_https_poolgate, certs, tmp_path):
+    """A first start on an empty, read-only state_dir (https front door with its certificates
+    from the config): the cookie secret cannot be created, so one is made in memory and the
+    warning says so; pins are kept in memory; browsers log in and their affinity cookie routes
+    them home."""
+    from test_pins import on_tmpfs, tmpfs
+    mnt = str(tmp_path / "statefs")
+    with tmpfs(mnt, "1m"):
+        r = subprocess.run(["mount", "-o", "remount,ro", mnt], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        g = on_tmpfs(make_https_poolgate, mnt)([i.config() for i in pool])
+        g.start()
+        try:
+            log = g.log()
+            m = re.search(r"cannot store a cookie secret: (.*); using one in memory", log)
+            assert m, log[-3000:]
+            assert "read-only file system" in m.group(1).lower(), m.group(1)
+            g.wait_for(P.all_up([i.id for i in pool]), P.first_round_budget(g.health, SLACK)
+                       + P.up_budget(g.health, SLACK))
+            b = P.HubBrowser(g.base_url, ca=certs.ca)
+            b.login("alice")
+            home = g.user_instance("alice")
+            assert home is not None and b.affinity()["id"] == home, (home, b.affinity())
+            rr = b.get("/hub/api/users/alice")
+            assert rr.status_code == 200 and rr.json()["name"] == "alice", rr.status_code
+            assert b.affinity()["id"] == home
+            assert g.status()["pins"]["store_healthy"] is False
+            assert os.listdir(mnt) == []
+        finally:
+            g.stop(check=False)
