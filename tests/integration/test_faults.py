@@ -30,6 +30,7 @@ from conftest import SLACK
 from test_ssh_front import SCP, setup_env, ssh_args, run_ssh, untrust  # noqa: F401 (fixture)
 
 ALICE, BOB = "pgtest-alice", "pgtest-bob"
+USERS_CYCLE = (ALICE, BOB)
 
 
 def inst_of(e, user):
@@ -581,3 +582,145 @@ def test_state_dir_read_only_at_first_start(pool, make_https_poolgate, certs, tm
             assert os.listdir(mnt) == []
         finally:
             g.stop(check=False)
+
+
+# --- 5. SIGHUP under 200 live connections ---------------------------------------------------
+
+
+class EchoSession:
+    """`ssh user@poolgate cat`: a live session that echoes what it is sent."""
+
+    def __init__(self, e, user):
+        self.p = subprocess.Popen(ssh_args(e, user) + ["cat"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self.buf = b""
+
+    def echo(self, msg, timeout=30.0):
+        """Sends msg + newline, returns True once the same line came back."""
+        import select
+        line = msg.encode() + b"\n"
+        try:
+            self.p.stdin.write(line)
+        except OSError:
+            return False
+        deadline = time.monotonic() + timeout
+        while line not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.p.stdout], [], [], left)[0]:
+                return False
+            d = os.read(self.p.stdout.fileno(), 65536)
+            if not d:
+                return False
+            self.buf += d
+        self.buf = self.buf.split(line, 1)[1]
+        return True
+
+    def close(self):
+        for f in (self.p.stdin,):
+            try:
+                f.close()
+            except OSError:
+                pass
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(5)
+        self.err = self.p.stderr.read().decode(errors="replace")
+        self.p.stdout.close()
+        self.p.stderr.close()
+
+
+class KeepAlive:
+    """A TLS keep-alive connection to poolgate's https front door asking /hub/health again and
+    again on the same socket."""
+
+    def __init__(self, port, ca, cookie):
+        self.s = P.tls_connect(port, ca, timeout=15)
+        self.cookie = cookie
+        self.buf = b""
+
+    def get(self):
+        """One request on this connection: its status, or None when the connection is gone."""
+        try:
+            self.s.sendall(b"GET /hub/health HTTP/1.1\r\nHost: pool.test\r\nCookie: "
+                           b"poolgate_affinity=" + self.cookie.encode() + b"\r\n\r\n")
+            while b"\r\n\r\n" not in self.buf:
+                d = self.s.recv(65536)
+                if not d:
+                    return None
+                self.buf += d
+            head, rest = self.buf.split(b"\r\n\r\n", 1)
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            assert m, head  # the hub answers /hub/health with a length
+            n = int(m.group(1))
+            while len(rest) < n:
+                d = self.s.recv(65536)
+                if not d:
+                    return None
+                rest += d
+            self.buf = rest[n:]
+            return int(head.split(b" ", 2)[1])
+        except OSError:
+            return None
+
+    def close(self):
+        self.s.close()
+
+
+def test_sighup_under_200_live_connections(pool, make_https_poolgate, certs, tmp_path, untrust):
+    """100 SSH sessions (cat, echoing) and 100 HTTPS keep-alive connections open through
+    poolgate; SIGHUP with a config that adds an instance: the reload takes effect (the instance
+    is listed) and every one of the 200 connections still works on the same socket, during and
+    after the reload (each echoes a line / answers another request)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096 and hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+    def factory(instances, start=False, health=None):
+        return make_https_poolgate(instances, start=start, health=health,
+                                   http={"idle_timeout_ms": 600000})
+
+    e = setup_env(pool, factory, tmp_path)
+    g = e.g
+    n_ssh = n_https = 100
+    sessions, conns = [], []
+    try:
+        t0 = time.monotonic()
+        for batch in range(0, n_ssh, 10):  # 10 logins at a time: the instances' MaxStartups
+            new = [EchoSession(e, USERS_CYCLE[(batch + i) % 2]) for i in range(10)]
+            sessions += new
+            for i, s in enumerate(new):
+                assert s.echo("hello %d" % (batch + i)), "session %d did not start" % (batch + i)
+            assert time.monotonic() - t0 < 180, "logins too slow"
+        cookie = P.mint_affinity(g.state_dir, pool[0].id, int(time.time()) + 3600)
+        for i in range(n_https):
+            c = KeepAlive(g.https_port, certs.ca, cookie)
+            conns.append(c)
+            assert c.get() == 200, "https connection %d" % i
+        st = g.status()
+        assert st["pins"]["live_sessions"] >= n_ssh, st["pins"]
+
+        g.cfg["instances"].append(pool[0].config(id="extra-1"))
+        g.write_config()
+        mark = g.log_mark()
+        g.reload()
+        # Traffic on every connection while the reload is applied.
+        bad_ssh = [i for i, s in enumerate(sessions) if not s.echo("during %d" % i)]
+        bad_https = [i for i, c in enumerate(conns) if c.get() != 200]
+        g.wait_log(lambda l: "in force: 3 configured instances" in l, 10, mark,
+                   "the reload in force")
+        assert g.instance("extra-1") is not None
+        bad_ssh += [i for i, s in enumerate(sessions) if not s.echo("after %d" % i)]
+        bad_https += [i for i, c in enumerate(conns) if c.get() != 200]
+        assert bad_ssh == [] and bad_https == [], (bad_ssh, bad_https)
+        log = g.log_since(mark)
+        assert "closing" not in log, [l for l in log.splitlines() if "closing" in l][:5]
+        assert g.status()["pins"]["live_sessions"] >= n_ssh
+    finally:
+        for c in conns:
+            c.close()
+        for s in sessions:
+            s.close()
+
