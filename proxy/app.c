@@ -639,7 +639,8 @@ app_run(const char *config_path)
 	if (a.cfg->nlisten_https + a.cfg->nlisten_http > 0) {
 		struct reg_hooks hooks = { NULL, front_hook_changed, front_hook_removed, &a };
 		err[0] = '\0';
-		if (load_cookie_key(&a, err, sizeof(err)) != 0 || (a.router = route_new(a.reg, a.pins, a.cookie_key, a.cfg->http.cookie_name,
+		if (load_cookie_key(&a, err, sizeof(err)) != 0 ||
+		    (a.router = route_new(a.reg, a.pins, a.cookie_key, a.cfg->http.cookie_name,
 		    a.cfg->http.cookie_ttl_s)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
 		    (r = front_start(&a.loop, a.cfg, a.reg, a.router, &a.front, err,
 		    sizeof(err))) != 0) {

@@ -412,7 +412,7 @@ out:
 	return r;
 }
 
-/* affinity_key_load(); with ephemeral != NULL, a secret that cannot be created is made in memory. */
+/* affinity_key_load(); with ephemeral != NULL a secret that cannot be written lives in memory. */
 static int
 key_load(const char *state_dir, struct affinity_key **out, int *ephemeral, char *err,
     size_t errlen)

@@ -738,7 +738,8 @@ rs_on_headers_complete(llhttp_t *p)
 	hc->resp_keep_alive = hc->framing != BODY_CLOSE && !(hc->req_upgrade && status != 101);
 	pg_buf_init(&out, RESP_HEAD_MAX + sizeof(hc->set_cookie) + 256);
 	r = head_write_response(&hc->ph, status, hc->framing,
-	    hc->resp_keep_alive && hc->req_keep_alive && !hc->f->draining, hc->set_cookie[0] ? hc->set_cookie : NULL, &out);
+	    hc->resp_keep_alive && hc->req_keep_alive && !hc->f->draining,
+	    hc->set_cookie[0] ? hc->set_cookie : NULL, &out);
 	if (r == 0)
 		r = down_write(hc, out.p, out.len);
 	pg_buf_free(&out);
