@@ -99,11 +99,12 @@ def test_instance_killed_mid_scp_cycles(pool, make_poolgate, tmp_path, untrust):
     poolgate sends) on stderr; poolgate logs it; after a 10-cycle warm-up its fd count stays
     within 2 and its RSS within 8 MiB of the baseline.
 
-    Under ASan (each cycle costs ~3x) the loop runs 40 cycles so it fits the same 4 minutes; the
-    leak check then comes from LeakSanitizer at exit instead of the RSS trend."""
+    Under ASan the same 200 cycles run (they fit the 4 minutes), but RSS is not compared: ASan
+    keeps freed memory in its quarantine (256 MiB by default), so RSS grows by design there; the
+    leak check under ASan is LeakSanitizer's at exit (conftest fails the test on its report)."""
     e = setup_env(pool, make_poolgate, tmp_path)
     asan = P.is_sanitized(e.g.binary)
-    cycles, budget_s = (40, 240.0) if asan else (200, 240.0)
+    cycles, budget_s = 200, 240.0
     warmup = 10
     src = os.path.join(e.dir, "big.bin")
     with open(src, "wb") as f:
@@ -148,7 +149,7 @@ def test_instance_killed_mid_scp_cycles(pool, make_poolgate, tmp_path, untrust):
     fd, rss = P.fd_count(pid), P.vm_rss_kib(pid)
     assert abs(fd - base_fd) <= 2, "fds: %d after warm-up, %d after %d cycles" % (
         base_fd, fd, cycles)
-    assert rss - base_rss <= 8 * 1024, "RSS: %d KiB after warm-up, %d KiB after %d cycles" % (
+    assert asan or rss - base_rss <= 8 * 1024, "RSS: %d KiB after warm-up, %d KiB after %d cycles" % (
         base_rss, rss, cycles)
     # Still serving: alice logs in again on the same instance.
     r = run_ssh(e, ALICE, "echo ok")
