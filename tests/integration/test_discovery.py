@@ -26,7 +26,7 @@ def test_add_change_remove(pool, make_poolgate):
     g.write_discovery([pool[1].config(id="disc-2", labels={"zone": "b", "from": "discovery"})])
     i = g.wait_state("disc-2", "up", appear_budget(g))
     assert i["source"] == "discovery"
-    assert i["address"] == "127.0.0.3" and i["ssh_port"] == 2022
+    assert i["address"] == pool[1].ip and i["ssh_port"] == 2022
     assert i["labels"] == {"zone": "b", "from": "discovery"}
     assert g.instance("demo-1")["source"] == "config"
 
@@ -105,7 +105,7 @@ def test_id_clash_with_config_is_refused(pool, make_poolgate):
     s = g.status()
     mine = [i for i in s["instances"] if i["id"] == "demo-1"]
     assert len(mine) == 1, s
-    assert mine[0]["source"] == "config" and mine[0]["address"] == "127.0.0.2", mine
+    assert mine[0]["source"] == "config" and mine[0]["address"] == pool[0].ip, mine
 
 
 def test_missing_file_at_start_then_created(pool, make_poolgate):

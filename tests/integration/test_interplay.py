@@ -21,7 +21,7 @@ def test_config_drops_id_then_discovery_entry_takes_over(pool, make_poolgate):
                       discovery=[pool[1].config(id="demo-1", labels={"from": "discovery"})])
     g.wait_for(lambda s: g.instance("demo-1", s)["source"] == "config", 5)
     time.sleep(0.6)  # a few discovery polls
-    assert g.instance("demo-1")["address"] == "127.0.0.2"
+    assert g.instance("demo-1")["address"] == pool[0].ip
     cfg = copy.deepcopy(g.cfg)
     cfg["instances"] = [pool[1].config()]  # demo-1 leaves the config
     g.write_config(cfg)
@@ -29,7 +29,7 @@ def test_config_drops_id_then_discovery_entry_takes_over(pool, make_poolgate):
     i = g.wait_for(lambda s: (g.instance("demo-1", s) or {}).get("source") == "discovery"
                    and g.instance("demo-1", s), 5,
                    what="demo-1 now from the discovery file")
-    assert i["address"] == "127.0.0.3" and i["labels"] == {"from": "discovery"}, i
+    assert i["address"] == pool[1].ip and i["labels"] == {"from": "discovery"}, i
 
 
 def test_config_adds_id_that_discovery_has(pool, make_poolgate):
@@ -42,7 +42,7 @@ def test_config_adds_id_that_discovery_has(pool, make_poolgate):
     g.reload()
     i = g.wait_for(lambda s: (g.instance("disc-x", s) or {}).get("source") == "config"
                    and g.instance("disc-x", s), 5, what="disc-x taken over by the config")
-    assert i["address"] == "127.0.0.2" and i["labels"] == {"from": "config"}, i
+    assert i["address"] == pool[0].ip and i["labels"] == {"from": "config"}, i
     assert len([x for x in g.status()["instances"] if x["id"] == "disc-x"]) == 1
 
 
