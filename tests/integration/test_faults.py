@@ -23,8 +23,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 import pool as P
 from conftest import SLACK
 from test_ssh_front import SCP, setup_env, ssh_args, run_ssh, untrust  # noqa: F401 (fixture)
@@ -40,17 +38,13 @@ def inst_of(e, user):
     return [i for i in e.pool if i.id == iid][0]
 
 
-def user_session_pids(inst, uid=None):
-    """Processes serving connections on this instance's sshd: every descendant of its listener
-    (the per-connection monitors, their unprivileged children and the user's commands). Only this
-    test's pool sshd is searched, so other checkouts' sessions of the same users are safe."""
-    return P.descendants(inst.sshd.proc.pid)
-
-
 def kill_sessions(inst, timeout=5.0):
-    """SIGKILL every per-connection process of the instance's sshd (not the listener): each
-    connection through it drops as if the VM's session died. Returns how many were killed."""
-    pids = user_session_pids(inst)
+    """SIGKILL every per-connection process of the instance's sshd, not the listener: every
+    descendant of it (the per-connection monitors, their unprivileged children and the user's
+    commands), so each connection through it drops as if the VM's session died. Only this test
+    pool's sshd is searched: other checkouts' sessions of the same users are safe. Returns how
+    many processes were killed."""
+    pids = P.descendants(inst.sshd.proc.pid)
     for p in pids:
         try:
             os.kill(p, signal.SIGKILL)
