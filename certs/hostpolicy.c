@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,11 +98,22 @@ hostpolicy_check(struct hostpolicy *p, const char *inst_id, const char *addr, ui
 		r = knownhosts_check((struct pg_slice){ p->tofu_text.p, p->tofu_text.len }, addr,
 		    port, key);
 		if (r == PG_ENOTFOUND) {
-			if ((r = knownhosts_append_file(p->tofu_file, addr, port, key)) == 0 &&
-			    (r = knownhosts_format_line(addr, port, key, &p->tofu_text)) == 0)
+			int wr = knownhosts_append_file(p->tofu_file, addr, port, key);
+			const char *werr = wr == PG_EIO ? strerror(errno) : pg_strerror(wr);
+			/*
+			 * A state_dir that is full or read-only does not turn tofu into "refuse
+			 * everyone new": the key is trusted and remembered in memory (a change is
+			 * still caught) until the file can be read again at a reload or restart.
+			 */
+			if ((r = knownhosts_format_line(addr, port, key, &p->tofu_text)) == 0 &&
+			    wr == 0)
 				LOG_NOTICE(log_prefix, "instance %s (%s:%u): host key %s %s recorded "
 				    "in %s (tofu)", inst_id, addr, port, sshkey_type_name(key), fp,
 				    p->tofu_file);
+			else if (r == 0)
+				LOG_ERR(log_prefix, "instance %s (%s:%u): host key %s %s trusted in "
+				    "memory only (tofu): cannot append to %s: %s", inst_id, addr, port,
+				    sshkey_type_name(key), fp, p->tofu_file, werr);
 		}
 	}
 	switch (r) {

@@ -236,8 +236,14 @@ knownhosts_append_file(const char *path, const char *host, uint16_t port, const 
 		goto out;
 	}
 	/* One write() of one line with O_APPEND: lines never interleave. */
-	if (write(fd, line.p, line.len) != (ssize_t)line.len)
+	errno = 0;
+	if (write(fd, line.p, line.len) != (ssize_t)line.len) {
+		int e = errno ? errno : ENOSPC;	/* a short write is a full disk */
 		r = PG_EIO;
+		close(fd);
+		errno = e;	/* the caller's log line says why */
+		goto out;
+	}
 	close(fd);
 out:
 	pg_buf_free(&line);

@@ -36,7 +36,10 @@ int knownhosts_format_line(const char *host, uint16_t port, const struct sshkey 
 /* Reads a known_hosts file (at most KNOWNHOSTS_MAX_BYTES) into out. PG_ENOTFOUND, PG_EIO, ... */
 int knownhosts_read_file(const char *path, struct pg_buf *out);
 
-/* Appends "[host]:port keytype base64" (plain host name for port 22) to path, creating it 0600. */
+/*
+ * Appends "[host]:port keytype base64" (plain host name for port 22) to path, creating it 0600.
+ * Returns 0, or PG_EIO with errno saying why (read-only, no space), or PG_ENOMEM.
+ */
 int knownhosts_append_file(const char *path, const char *host, uint16_t port,
     const struct sshkey *key);
 

@@ -194,6 +194,7 @@ struct pg_config {
 	uint32_t admin_request_timeout_ms;
 	struct pins_conf pins;
 	char *admin_token_file;	/* bearer token for admin actions; NULL: they are refused (403) */
+	uint32_t shutdown_grace_ms;	/* SIGTERM: live sessions' time before they are closed */
 };
 
 /*

@@ -55,6 +55,9 @@ struct app {
 	struct ssh_front *ssh;		/* NULL when no ssh listener is configured */
 	struct ops_env env;
 	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t grace;		/* shutdown: live sessions' grace, checked every GRACE_TICK_MS */
+	uint64_t grace_end;		/* loop ms the grace is up */
+	int grace_on;
 	int stopping;
 	int reloading, reload_again;
 	uv_work_t reload_check;		/* the new config's secret files, checked off the loop */
@@ -527,17 +530,16 @@ api_reload(void *arg)
 	return 0;
 }
 
+#define GRACE_TICK_MS 100
+
+/* Shutdown's second step, after the grace: every session and handle goes; the loop runs dry. */
 static void
-shutdown_app(struct app *a, const char *why)
+finish_shutdown(struct app *a)
 {
-	if (a->stopping) {
-		LOG_NOTICE("main", "%s again: already shutting down", why);
-		return;
+	if (a->grace_on) {
+		uv_close((uv_handle_t *)&a->grace, NULL);
+		a->grace_on = 0;
 	}
-	a->stopping = 1;
-	LOG_INFO("main", "%s: shutting down", why);
-	ops_stop(a->ops);
-	a->ops = NULL;
 	/* A save of the operator's state in flight still completes: the loop runs until it has. */
 	astate_close(a->astate);
 	a->env.astate = a->astate = NULL;
@@ -562,14 +564,89 @@ shutdown_app(struct app *a, const char *why)
 }
 
 static void
+on_grace_tick(uv_timer_t *t)
+{
+	struct app *a = t->data;
+	size_t live = ssh_front_live(a->ssh) + front_live(a->front);
+
+	if (live == 0) {
+		LOG_INFO("main", "every session has ended: stopping");
+		finish_shutdown(a);
+	} else if (uv_now(&a->loop) >= a->grace_end) {
+		LOG_INFO("main", "shutdown grace is up: closing %zu connection%s", live,
+		    live == 1 ? "" : "s");
+		finish_shutdown(a);
+	}
+}
+
+/*
+ * Shutdown's first step: the listeners close at once (new connections are refused) and so does
+ * the admin listener; open SSH sessions, websockets and HTTP exchanges in flight get
+ * shutdown_grace_ms to end by themselves, then finish_shutdown() disconnects them ("poolgate is
+ * shutting down"). A second SIGTERM/SIGINT cuts the grace short.
+ */
+static void
+shutdown_app(struct app *a, const char *why)
+{
+	size_t live;
+
+	if (a->stopping) {
+		if (a->grace_on) {
+			LOG_NOTICE("main", "%s again: ending the shutdown grace now", why);
+			finish_shutdown(a);
+		} else {
+			LOG_NOTICE("main", "%s again: already shutting down", why);
+		}
+		return;
+	}
+	a->stopping = 1;
+	ops_stop(a->ops);
+	a->ops = NULL;
+	live = ssh_front_drain(a->ssh) + front_drain(a->front);
+	if (live == 0 || a->cfg->shutdown_grace_ms == 0) {
+		LOG_INFO("main", "%s: shutting down", why);
+		finish_shutdown(a);
+		return;
+	}
+	LOG_INFO("main", "%s: shutting down: listeners closed; %zu connection%s get %u ms to end",
+	    why, live, live == 1 ? "" : "s", a->cfg->shutdown_grace_ms);
+	uv_timer_init(&a->loop, &a->grace);
+	a->grace.data = a;
+	a->grace_on = 1;
+	a->grace_end = uv_now(&a->loop) + a->cfg->shutdown_grace_ms;
+	uv_timer_start(&a->grace, on_grace_tick, GRACE_TICK_MS, GRACE_TICK_MS);
+}
+
+static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct app *a = h->data;
 
-	if (signum == SIGHUP)
-		start_reload(a);
-	else
+	if (signum == SIGHUP) {
+		if (!a->stopping)
+			start_reload(a);
+	} else {
 		shutdown_app(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
+}
+
+/*
+ * The affinity cookie's secret from state_dir. A state_dir that is full or read-only does not stop
+ * the start: the secret lives in memory and the warning says what that costs.
+ */
+static int
+load_cookie_key(struct app *a, char *err, size_t errlen)
+{
+	int ephemeral = 0;
+	int r = affinity_key_load_or_ephemeral(a->cfg->state_dir, &a->cookie_key, &ephemeral, err,
+	    errlen);
+
+	if (r == 0 && ephemeral) {
+		LOG_WARN("affinity", "cannot store a cookie secret: %s; using one in memory: affinity "
+		    "cookies will not survive a restart", err);
+		err[0] = '\0';
+	}
+	return r;
 }
 
 static void
@@ -713,7 +790,7 @@ app_run(const char *config_path)
 	if (a.cfg->nlisten_https + a.cfg->nlisten_http > 0) {
 		struct reg_hooks hooks = { NULL, front_hook_changed, front_hook_removed, &a };
 		err[0] = '\0';
-		if (affinity_key_load(a.cfg->state_dir, &a.cookie_key, err, sizeof(err)) != 0 ||
+		if (load_cookie_key(&a, err, sizeof(err)) != 0 ||
 		    (a.router = route_new(a.reg, a.pins, a.cookie_key, a.cfg->http.cookie_name,
 		    a.cfg->http.cookie_ttl_s)) == NULL || reg_add_hooks(a.reg, &hooks) != 0 ||
 		    (r = front_start(&a.loop, a.cfg, a.reg, a.router, &a.front, err,

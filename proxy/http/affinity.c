@@ -410,8 +410,10 @@ out:
 	return r;
 }
 
-int
-affinity_key_load(const char *state_dir, struct affinity_key **out, char *err, size_t errlen)
+/* affinity_key_load(); with ephemeral != NULL a secret that cannot be written lives in memory. */
+static int
+key_load(const char *state_dir, struct affinity_key **out, int *ephemeral, char *err,
+    size_t errlen)
 {
 	uint8_t secret[AFFINITY_SECRET_LEN];
 	char path[4096];
@@ -429,9 +431,32 @@ affinity_key_load(const char *state_dir, struct affinity_key **out, char *err, s
 			errf(err, errlen, "%s: vanished right after it was created", path);
 			r = PG_EIO;
 		}
+	} else if (r == PG_EIO && ephemeral != NULL && access(path, F_OK) != 0 && errno == ENOENT) {
+		/* No secret on disk and none can be written (state_dir full or read-only). */
+		if (RAND_bytes(secret, sizeof(secret)) != 1) {
+			errf(err, errlen, "%s: RAND_bytes failed", path);
+			r = PG_ETLS;
+		} else {
+			*ephemeral = 1;
+			r = 0;
+		}
 	}
 	if (r == 0 && (r = affinity_key_new(secret, sizeof(secret), out)) != 0)
 		errf(err, errlen, "%s: cannot set up HMAC-SHA256: %s", path, pg_strerror(r));
 	OPENSSL_cleanse(secret, sizeof(secret));
 	return r;
+}
+
+int
+affinity_key_load(const char *state_dir, struct affinity_key **out, char *err, size_t errlen)
+{
+	return key_load(state_dir, out, NULL, err, errlen);
+}
+
+int
+affinity_key_load_or_ephemeral(const char *state_dir, struct affinity_key **out, int *ephemeral,
+    char *err, size_t errlen)
+{
+	*ephemeral = 0;
+	return key_load(state_dir, out, ephemeral, err, errlen);
 }

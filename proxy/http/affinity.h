@@ -65,6 +65,15 @@ int affinity_key_new(const uint8_t *secret, size_t len, struct affinity_key **ou
  */
 int affinity_key_load(const char *state_dir, struct affinity_key **out, char *err, size_t errlen);
 
+/*
+ * As affinity_key_load(), except that when no secret file exists and none can be created (a
+ * state_dir that is full or read-only), a random secret is made in memory: returns 0, sets
+ * *ephemeral to 1 and leaves the reason in err for the caller's warning. Cookies signed with it
+ * do not survive a restart. A file that exists but cannot be read or is refused still fails.
+ */
+int affinity_key_load_or_ephemeral(const char *state_dir, struct affinity_key **out,
+    int *ephemeral, char *err, size_t errlen);
+
 void affinity_key_free(struct affinity_key *k);	/* NULL is fine */
 
 /*

@@ -59,6 +59,8 @@ struct http_front {
 	struct hlim_front lim;		/* http.limits, proxy_protocol.https/http */
 	llhttp_settings_t req_settings, resp_settings;	/* shared by every connection */
 	int stopping;
+	int draining;			/* front_drain(): no listener; exchanges end with the connection */
+	int listeners_closed;
 	int reloads;			/* certificate loads running on the thread pool */
 };
 
@@ -386,7 +388,8 @@ exchange_done(struct hconn *hc)
 			uconn_close(hc->up);
 		hc->up = NULL;
 	}
-	if (!hc->resp_keep_alive || !hc->req_keep_alive) {
+	/* While draining for shutdown, a finished exchange is the connection's last. */
+	if (!hc->resp_keep_alive || !hc->req_keep_alive || hc->f->draining) {
 		exchange_reset(hc);
 		hc->close_after_write = 1;
 		uv_read_stop((uv_stream_t *)&hc->tcp);
@@ -753,7 +756,8 @@ rs_on_headers_complete(llhttp_t *p)
 	/* A failed upgrade leaves the client parser in upgrade mode: the connection ends after it. */
 	hc->resp_keep_alive = hc->framing != BODY_CLOSE && !(hc->req_upgrade && status != 101);
 	pg_buf_init(&out, RESP_HEAD_MAX + sizeof(hc->set_cookie) + 256);
-	r = head_write_response(&hc->ph, status, hc->framing, hc->resp_keep_alive && hc->req_keep_alive,
+	r = head_write_response(&hc->ph, status, hc->framing,
+	    hc->resp_keep_alive && hc->req_keep_alive && !hc->f->draining,
 	    hc->set_cookie[0] ? hc->set_cookie : NULL, &out);
 	if (r == 0)
 		r = down_write(hc, out.p, out.len);
@@ -1562,6 +1566,52 @@ front_render_metrics(void *arg, struct pg_buf *out)
 	return hlim_render_metrics(&f->lim, uv_now(f->loop), out);
 }
 
+static void
+close_listeners(struct http_front *f)
+{
+	if (f->listeners_closed)
+		return;
+	f->listeners_closed = 1;
+	for (size_t i = 0; i < f->nlisteners; i++) {
+		f->closing_listeners++;
+		uv_close((uv_handle_t *)&f->listeners[i].tcp, on_listener_closed);
+	}
+}
+
+size_t
+front_drain(struct http_front *f)
+{
+	struct hconn *hc, *next;
+
+	if (f == NULL)
+		return 0;
+	f->draining = 1;
+	close_listeners(f);
+	/*
+	 * A connection between requests (or still in its handshake) has nothing to finish: it goes
+	 * now. An exchange in flight or a websocket keeps going until it ends or the grace is up.
+	 */
+	for (hc = f->conns; hc != NULL; hc = next) {
+		next = hc->next;
+		if (!hc->tunnel && hc->req_state == REQ_IDLE && hc->resp_state == RESP_NONE &&
+		    hc->inbuf.len == 0 && hc->out_queued == 0)
+			hc_close(hc);
+	}
+	return front_live(f);
+}
+
+size_t
+front_live(const struct http_front *f)
+{
+	size_t n = 0;
+
+	if (f == NULL)
+		return 0;
+	for (const struct hconn *hc = f->conns; hc != NULL; hc = hc->next)
+		n += !hc->closing;
+	return n;
+}
+
 void
 front_stop(struct http_front *f)
 {
@@ -1570,10 +1620,7 @@ front_stop(struct http_front *f)
 	if (f == NULL)
 		return;
 	f->stopping = 1;
-	for (size_t i = 0; i < f->nlisteners; i++) {
-		f->closing_listeners++;
-		uv_close((uv_handle_t *)&f->listeners[i].tcp, on_listener_closed);
-	}
+	close_listeners(f);
 	for (hc = f->conns; hc != NULL; hc = next) {
 		next = hc->next;
 		hc_close(hc);

@@ -48,6 +48,16 @@ const struct front_stats *front_get_stats(const struct http_front *f);
 /* Appends the front door's Prometheus families to out (an ops_env.extra_metrics). 0 or error. */
 int front_render_metrics(void *front, struct pg_buf *out);
 
+/*
+ * Shutdown's first step: closes the listeners (new connections are refused) and the connections
+ * that sit between requests; exchanges in flight and websockets go on, each connection closing
+ * once its exchange is done. Returns how many connections are still open. f may be NULL (0).
+ */
+size_t front_drain(struct http_front *f);
+
+/* How many client connections are open and not closing. f may be NULL (0). */
+size_t front_live(const struct http_front *f);
+
 /* Stops listening and closes every connection; memory goes with the last close callback. */
 void front_stop(struct http_front *f);
 

@@ -291,16 +291,40 @@ on_listener_closed(uv_handle_t *h)
 	ssh_front_maybe_free(f);
 }
 
+static void
+close_listeners(struct ssh_front *f)
+{
+	if (f->listeners_closed)
+		return;
+	f->listeners_closed = 1;
+	for (size_t i = 0; i < f->nlisteners; i++) {
+		f->closing_listeners++;
+		uv_close((uv_handle_t *)&f->listeners[i].tcp, on_listener_closed);
+	}
+}
+
+size_t
+ssh_front_drain(struct ssh_front *f)
+{
+	if (f == NULL || f->stopping)
+		return 0;
+	close_listeners(f);
+	return f->nconns;
+}
+
+size_t
+ssh_front_live(const struct ssh_front *f)
+{
+	return f != NULL ? f->nconns : 0;
+}
+
 void
 ssh_front_stop(struct ssh_front *f)
 {
 	if (f == NULL || f->stopping)
 		return;
 	f->stopping = 1;
-	for (size_t i = 0; i < f->nlisteners; i++) {
-		f->closing_listeners++;
-		uv_close((uv_handle_t *)&f->listeners[i].tcp, on_listener_closed);
-	}
+	close_listeners(f);
 	session_close_all(f);
 	ssh_front_maybe_free(f);
 }

@@ -41,7 +41,17 @@ int ssh_front_reload(struct ssh_front *f, const struct pg_config *cfg, char *err
 /* Appends the SSH front door's Prometheus families to out. 0 or error. */
 int ssh_front_render_metrics(const struct ssh_front *f, struct pg_buf *out);
 
-/* Stops listening and disconnects every session; memory goes with the last close callback. */
+/*
+ * Shutdown's first step: closes the listeners (new connections are refused); sessions go on.
+ * Returns how many sessions are open. f may be NULL (0).
+ */
+size_t ssh_front_drain(struct ssh_front *f);
+
+/* How many sessions are open (closing ones included until they are gone). f may be NULL (0). */
+size_t ssh_front_live(const struct ssh_front *f);
+
+/* Stops listening and disconnects every session ("poolgate is shutting down"); memory goes with
+ * the last close callback. */
 void ssh_front_stop(struct ssh_front *f);
 
 #endif

@@ -50,6 +50,7 @@ struct ssh_front {
 	size_t nconns;
 	uint64_t next_id;
 	int stopping;
+	int listeners_closed;	/* ssh_front_drain() or ssh_front_stop() closed them */
 	uint8_t rbuf[SSHF_READ_BUF];	/* one read at a time on one loop: shared */
 };
 

@@ -633,6 +633,126 @@ class BlackholeServer:
                 pass
 
 
+class TcpSwitch:
+    """A TCP relay in front of one real peer whose behaviour a test switches at run time:
+    "forward" relays both ways, "blackhole" accepts and never answers (nor relays), "refuse"
+    stops listening (connects get RST). Used to make an instance hang or flap on purpose.
+
+    sw = TcpSwitch(ip, target_ip, target_port); sw.mode = "blackhole"; ...; sw.close()"""
+
+    def __init__(self, ip, target_ip, target_port, port=0, mode="forward"):
+        self.ip, self.target = ip, (target_ip, target_port)
+        self._lock = threading.Lock()
+        self._mode = "forward"
+        self._stop = threading.Event()
+        self.conns = []
+        self.accepted = 0
+        self._listen(port)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.mode = mode
+
+    def _listen(self, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.ip, port))
+        s.listen(128)
+        s.settimeout(0.05)
+        self._sock = s
+
+    @property
+    def mode(self):
+        return self._mode
+
+    @mode.setter
+    def mode(self, m):
+        assert m in ("forward", "blackhole", "refuse"), m
+        with self._lock:
+            if m == "refuse" and self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            elif m != "refuse" and self._sock is None:
+                self._listen(self.port)
+            self._mode = m
+
+    def _run(self):
+        while not self._stop.is_set():
+            with self._lock:
+                s, mode = self._sock, self._mode
+            if s is None:
+                time.sleep(0.02)
+                continue
+            try:
+                c, _ = s.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            self.conns.append(c)
+            if mode == "forward":
+                threading.Thread(target=self._relay, args=(c,), daemon=True).start()
+
+    def _relay(self, c):
+        try:
+            u = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            c.close()
+            return
+        self.conns.append(u)
+        for a, b in ((c, u), (u, c)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b):
+        a.settimeout(None)
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+        for c in list(self.conns):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def vm_rss_kib(pid):
+    """VmRSS of a process in KiB (from /proc/PID/status), or -1."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def is_sanitized(binary):
+    """True when the binary was built with AddressSanitizer (its runtime is linked in)."""
+    try:
+        with open(binary, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 # ---------------------------------------------------------------------------------------------
 # poolgate
 
@@ -695,6 +815,9 @@ class Poolgate:
             "log": {"level": log_level, "format": "text"},
             "instances": list(instances),
             "health": self.health,
+            # SIGTERM gives live sessions this long before they are disconnected (default 10 s);
+            # teardown stops every poolgate with a 10 s budget, so tests keep it short.
+            "shutdown_grace_ms": 2000,
         }
         if discovery is not None:
             # discovery: list of instance dicts to write now, or True for an empty file.

@@ -88,6 +88,17 @@ test_policy(void **state)
 	assert_int_equal(hostpolicy_check(p, "i2", "10.0.0.2", 22, c, &why, "t"), 0);
 	assert_int_equal(lines(tofu), 1);
 
+	/*
+	 * A tofu file that cannot be written (its directory is gone: as for a state_dir that is
+	 * full or read-only): a new host is trusted in memory, and a changed key still refused.
+	 */
+	char gone[300];
+	snprintf(gone, sizeof(gone), "%s/nodir/tofu", dir);
+	assert_int_equal(hostpolicy_configure(p, NULL, gone, SSH_HKC_TOFU), 0);
+	assert_int_equal(hostpolicy_check(p, "i3", "10.0.0.3", 22, a, &why, "t"), 0);
+	assert_int_equal(hostpolicy_check(p, "i3", "10.0.0.3", 22, a, &why, "t"), 0);
+	assert_int_equal(hostpolicy_check(p, "i3", "10.0.0.3", 22, b, &why, "t"), PG_EAUTH);
+
 	hostpolicy_free(p);
 	hostpolicy_free(NULL);
 	sshkey_free(a);

@@ -39,6 +39,7 @@ test_full_config(void **state)
 	    "{\n"
 	    "  \"listen\": {\"admin\": [\"127.0.0.1:9191\", \"[::1]:9192\"]},\n"
 	    "  \"state_dir\": \"/tmp/pg-state\",\n"
+	    "  \"shutdown_grace_ms\": 2500,\n"
 	    "  \"log\": {\"level\": \"debug\", \"format\": \"json\"},\n"
 	    "  \"instances\": [\n"
 	    "    {\"id\": \"dsvm-0\", \"address\": \"10.0.0.4\", \"ssh_port\": 2222,\n"
@@ -61,6 +62,7 @@ test_full_config(void **state)
 	assert_string_equal(cfg->listen_admin[0], "127.0.0.1:9191");
 	assert_string_equal(cfg->listen_admin[1], "[::1]:9192");
 	assert_string_equal(cfg->state_dir, "/tmp/pg-state");
+	assert_int_equal(cfg->shutdown_grace_ms, 2500);
 	assert_int_equal(cfg->log_level, PG_LOG_DEBUG);
 	assert_int_equal(cfg->log_format, PG_LOG_JSON);
 
@@ -109,6 +111,7 @@ check_defaults(const struct pg_config *cfg)
 	assert_int_equal(cfg->nlisten_admin, 1);
 	assert_string_equal(cfg->listen_admin[0], "127.0.0.1:9090");
 	assert_string_equal(cfg->state_dir, "/var/lib/poolgate");
+	assert_int_equal(cfg->shutdown_grace_ms, 10000);
 	assert_int_equal(cfg->log_level, PG_LOG_INFO);
 	assert_int_equal(cfg->log_format, PG_LOG_TEXT);
 	assert_null(cfg->discovery_file);

@@ -392,6 +392,22 @@ test_secret_refused(void **state)
 	assert_int_equal(affinity_key_load(missing, &k, err, sizeof(err)), PG_EIO);
 	assert_non_null(strstr(err, "nope"));
 	assert_null(k);
+
+	/* Where no secret can be written, the ephemeral variant makes one in memory... */
+	int eph = 0;
+	assert_int_equal(affinity_key_load_or_ephemeral(missing, &k, &eph, err, sizeof(err)), 0);
+	assert_int_equal(eph, 1);
+	assert_non_null(k);
+	assert_non_null(strstr(err, "nope"));	/* the reason, for the caller's warning */
+	affinity_key_free(k);
+	k = NULL;
+	/* ...but a secret file that exists and is refused is never replaced by one. */
+	assert_int_equal(mkdir(d->file, 0700), 0);
+	assert_int_equal(affinity_key_load_or_ephemeral(d->path, &k, &eph, err, sizeof(err)),
+	    PG_EINVAL);
+	assert_int_equal(eph, 0);
+	assert_null(k);
+	assert_int_equal(rmdir(d->file), 0);
 }
 
 int
