@@ -888,8 +888,11 @@ check_escapes(struct pctx *c, const char *kp, const char *arg)
 	for (const char *p = arg; *p != '\0' && !c->failed; p++) {
 		if (*p != '%')
 			continue;
-		if (p[1] != 'u' && p[1] != '%')
+		if (p[1] != 'u' && p[1] != '%') {
+			/* Also a '%' that ends the string: stop here, p[1] is its NUL. */
 			fail(c, kp, "only %%u and %%%% may follow %%");
+			return;
+		}
 		p++;
 	}
 }

@@ -338,6 +338,10 @@ static const struct err_case config_errors[] = {
 	{ "ssh keys command escape", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
 	  "{\"command\": [\"/k\", \"%h\"]}}}}", 0,
 	  "ssh.front_auth.authorized_keys_command.command[1]: only %u and %% may follow %" },
+	/* A '%' at the very end used to make the check read past the string (found by fuzz-config). */
+	{ "ssh keys command trailing percent", "{\"ssh\": {\"front_auth\": "
+	  "{\"authorized_keys_command\": {\"command\": [\"/k\", \"e%\"]}}}}", 0,
+	  "ssh.front_auth.authorized_keys_command.command[1]: only %u and %% may follow %" },
 	{ "ssh keys command timeout", "{\"ssh\": {\"front_auth\": {\"authorized_keys_command\": "
 	  "{\"command\": [\"/k\"], \"timeout_ms\": 5}}}}", 0,
 	  "ssh.front_auth.authorized_keys_command.timeout_ms: expected an integer in 100..600000" },
