@@ -181,7 +181,8 @@ def test_half_open_connections_dropped_at_ident_timeout(pool, make_poolgate, tmp
         P.poll(lambda: metric(e.g, "poolgate_ssh_connections_open") == 500, 10, 0.05,
                "poolgate holds 500 connections")
         held_at = time.monotonic()
-        assert fd_count(pid) >= base + 500
+        # The baseline may have counted a probe's connection that has closed since: +-6 as below.
+        assert fd_count(pid) >= base + 500 - 6, (base, fd_count(pid))
         r = run_ssh(e, "pgtest-alice", "echo ok")
         assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
         assert time.monotonic() - t0 < timeout_ms / 1000.0, "the login was not while they were held"
