@@ -101,7 +101,13 @@ main(int argc, char **argv)
 	 * Output buffers of tens of KiB are allocated and freed per write on busy connections;
 	 * glibc gave the top of the heap back to the kernel after each (8,000 brk calls per GiB
 	 * piped in bench/ssh). Keep up to 32 MiB of freed heap instead.
+	 *
+	 * Setting a threshold turns off glibc's dynamic mmap threshold, which would otherwise have
+	 * risen past those buffers: left at its 128 KiB start, every 128 KiB TLS output buffer (one
+	 * 64 KiB read from an instance, encrypted) was a fresh mmap, page faults and a munmap, a
+	 * quarter of poolgate's CPU on 1 MiB responses (bench/http). Serve up to 4 MiB from the heap.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	return app_run(config);
 }
