@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +34,91 @@ enum tls_phase {
 
 struct tls_conn {
 	SSL *ssl;
-	BIO *in;	/* ciphertext from the peer; owned by ssl */
-	BIO *out;	/* ciphertext for the peer; owned by ssl */
+	BIO *in;		/* ciphertext from the peer; owned by ssl */
+	struct pg_buf outq;	/* ciphertext for the peer, written by ssl through the sink BIO */
 	enum tls_phase phase;
 	char err[256];
 };
+
+/*
+ * Largest output pending at once: above it a write fails (PG_ETLS). Callers take output after
+ * every call (tls.h), so only one call's output is ever pending.
+ */
+#define TLS_OUT_MAX (64u << 20)
+
+/* Room a record adds to its plaintext (header, content type or explicit nonce, AEAD tag). */
+#define TLS_RECORD_OVERHEAD 32
+#define TLS_RECORD_MAX 16384
+
+/*
+ * The output side is a sink BIO that appends to the connection's own buffer: a memory BIO
+ * would need its bytes copied out again, and tls_conn_take_output() can instead hand the
+ * buffer itself to the caller, who writes it to the socket.
+ */
+static int
+sink_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+	struct tls_conn *tc = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (pg_buf_append(&tc->outq, data, len) != 0)
+		return 0;
+	*written = len;
+	return 1;
+}
+
+static long
+sink_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_conn *tc = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;	/* every write already landed in outq */
+	case BIO_CTRL_WPENDING:
+		return (long)tc->outq.len;
+	default:
+		return 0;	/* PENDING (nothing to read from a sink), kTLS, DGRAM, ...: no */
+	}
+}
+
+static int
+sink_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *sink_method;
+
+static void
+sink_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "poolgate TLS output");
+
+	if (m != NULL && (BIO_meth_set_write_ex(m, sink_write) != 1 ||
+	    BIO_meth_set_ctrl(m, sink_ctrl) != 1 || BIO_meth_set_create(m, sink_create) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	sink_method = m;	/* lives as long as the process, like OpenSSL's own methods */
+}
+
+static BIO *
+sink_new(struct tls_conn *tc)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	BIO *b;
+
+	pthread_once(&once, sink_method_init);
+	if (sink_method == NULL || (b = BIO_new(sink_method)) == NULL)
+		return NULL;
+	BIO_set_data(b, tc);
+	return b;
+}
 
 /* The only legal moves are forward: HANDSHAKE -> OPEN -> FAILED, or HANDSHAKE -> FAILED. */
 static void
@@ -220,11 +301,12 @@ tls_conn_new(SSL_CTX *ctx, int is_server, const char *server_name)
 	if ((tc = calloc(1, sizeof(*tc))) == NULL)
 		goto fail;
 	tc->phase = TLS_HANDSHAKE;
+	pg_buf_init(&tc->outq, TLS_OUT_MAX);
 	if ((tc->ssl = SSL_new(ctx)) == NULL)
 		goto fail;
 	/* Idle connections give back OpenSSL's record buffers (about 34 KiB each). */
 	SSL_set_mode(tc->ssl, SSL_MODE_RELEASE_BUFFERS);
-	if ((in = BIO_new(BIO_s_mem())) == NULL || (out = BIO_new(BIO_s_mem())) == NULL)
+	if ((in = BIO_new(BIO_s_mem())) == NULL || (out = sink_new(tc)) == NULL)
 		goto fail;
 	/*
 	 * An empty input BIO means "no data yet" (retry), not end of stream: the socket's EOF is
@@ -233,7 +315,6 @@ tls_conn_new(SSL_CTX *ctx, int is_server, const char *server_name)
 	BIO_set_mem_eof_return(in, -1);
 	SSL_set_bio(tc->ssl, in, out);
 	tc->in = in;
-	tc->out = out;
 	in = out = NULL;
 	if (is_server) {
 		SSL_set_accept_state(tc->ssl);
@@ -266,6 +347,7 @@ tls_conn_free(struct tls_conn *tc)
 	if (tc == NULL)
 		return;
 	SSL_free(tc->ssl);	/* frees both BIOs */
+	pg_buf_free(&tc->outq);
 	free(tc);
 }
 
@@ -379,6 +461,10 @@ tls_conn_write(struct tls_conn *tc, const uint8_t *p, size_t len)
 		return PG_EINVAL;
 	if (len == 0)
 		return 0;
+	/* One allocation for the records this write makes, rather than growth record by record. */
+	if (len <= TLS_OUT_MAX)
+		(void)pg_buf_reserve(&tc->outq,
+		    len + (len / TLS_RECORD_MAX + 1) * TLS_RECORD_OVERHEAD);
 	ERR_clear_error();
 	/*
 	 * Without SSL_MODE_ENABLE_PARTIAL_WRITE success means all of it. With renegotiation off and
@@ -393,25 +479,27 @@ tls_conn_write(struct tls_conn *tc, const uint8_t *p, size_t len)
 int
 tls_conn_take_output(struct tls_conn *tc, struct pg_buf *dst)
 {
-	size_t n, got;
-	char *data;
-	long pending;
+	struct pg_buf *q = &tc->outq;
 	int r;
 
-	if ((pending = BIO_get_mem_data(tc->out, &data)) <= 0)
+	if (q->len == 0)
 		return 0;
-	n = (size_t)pending;
-	if ((r = pg_buf_append(dst, data, n)) != 0)
+	if (dst->len == 0 && q->cap <= dst->max) {
+		/* Hand the buffer over: the caller writes what OpenSSL wrote, not a copy of it. */
+		uint8_t *p = dst->p;
+		size_t cap = dst->cap;
+
+		dst->p = q->p;
+		dst->len = q->len;
+		dst->cap = q->cap;
+		q->p = p;
+		q->cap = cap;
+		q->len = 0;
+	} else if ((r = pg_buf_append(dst, q->p, q->len)) != 0) {
 		return r;
-	/*
-	 * Consume what was copied. BIO_reset() would too, but it zeroes the BIO's whole
-	 * allocation, which stays as large as the largest burst ever written; reading the bytes
-	 * back over their own copy costs one memcpy of this output only.
-	 */
-	if (BIO_read_ex(tc->out, dst->p + dst->len - n, n, &got) != 1 || got != n) {
-		ERR_clear_error();
-		return PG_EIO;	/* cannot happen: the BIO just reported n bytes */
 	}
+	/* Nothing stays allocated for a connection between writes. */
+	pg_buf_free(q);
 	return 0;
 }
 

@@ -38,8 +38,14 @@ reserve(struct pg_buf *b, size_t extra)
 	want = b->len + extra;
 	if (want <= b->cap)
 		return 0;
-	/* Start small, but never above max: the invariant is cap <= max (buf.h). */
-	ncap = b->cap ? b->cap : b->max < 256 ? b->max : 256;
+	/*
+	 * Start small (or at once at the size asked for: a first append or reservation of 64 KiB
+	 * should not pass through nine reallocations), but never above max: the invariant is
+	 * cap <= max (buf.h).
+	 */
+	ncap = b->cap ? b->cap : want > 256 ? want : 256;
+	if (ncap > b->max)
+		ncap = b->max;
 	while (ncap < want)
 		ncap = ncap > b->max / 2 ? b->max : ncap * 2;
 	if ((np = realloc(b->p, ncap)) == NULL)
@@ -47,6 +53,12 @@ reserve(struct pg_buf *b, size_t extra)
 	b->p = np;
 	b->cap = ncap;
 	return 0;
+}
+
+int
+pg_buf_reserve(struct pg_buf *b, size_t extra)
+{
+	return reserve(b, extra);
 }
 
 int
@@ -67,6 +79,19 @@ int
 pg_buf_append_str(struct pg_buf *b, const char *s)
 {
 	return pg_buf_append(b, s, strlen(s));
+}
+
+int
+pg_buf_append_uint(struct pg_buf *b, uint64_t v)
+{
+	char tmp[20];	/* UINT64_MAX has 20 digits */
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return pg_buf_append(b, tmp + n, sizeof(tmp) - n);
 }
 
 int

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct pg_slice {
 	const uint8_t *p;
@@ -26,13 +27,22 @@ struct pg_buf {
 
 #define PG_SLICE_LIT(s) ((struct pg_slice){ (const uint8_t *)(s), sizeof(s) - 1 })
 
+/* A slice over a NUL-terminated string, without its NUL. */
+static inline struct pg_slice
+pg_slice_str(const char *s)
+{
+	return (struct pg_slice){ (const uint8_t *)s, strlen(s) };
+}
+
 void pg_buf_init(struct pg_buf *b, size_t max);
 void pg_buf_free(struct pg_buf *b);
 void pg_buf_reset(struct pg_buf *b);	/* len = 0, keeps the memory */
 
 /* Each returns 0 or PG_ETOOBIG / PG_ENOMEM. */
+int pg_buf_reserve(struct pg_buf *b, size_t extra);	/* room for extra more bytes, no append */
 int pg_buf_append(struct pg_buf *b, const void *data, size_t len);
 int pg_buf_append_str(struct pg_buf *b, const char *s);
+int pg_buf_append_uint(struct pg_buf *b, uint64_t v);	/* decimal digits, no printf */
 int pg_buf_printf(struct pg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int pg_buf_vprintf(struct pg_buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));

@@ -259,8 +259,11 @@ affinity_set_cookie(struct pg_buf *out, const char *name, const char *value, uin
 	}
 	/* Built apart and appended once, so a failure leaves out as it was. */
 	pg_buf_init(&tmp, out->max);
-	r = pg_buf_printf(&tmp, "%s=%s; Path=/; Max-Age=%" PRIu32 "; Secure; HttpOnly; SameSite=Lax",
-	    name, value, max_age_s);
+	if ((r = pg_buf_append(&tmp, name, nlen)) == 0 && (r = pg_buf_append(&tmp, "=", 1)) == 0 &&
+	    (r = pg_buf_append(&tmp, value, vlen)) == 0 &&
+	    (r = pg_buf_append_str(&tmp, "; Path=/; Max-Age=")) == 0 &&
+	    (r = pg_buf_append_uint(&tmp, max_age_s)) == 0)
+		r = pg_buf_append_str(&tmp, "; Secure; HttpOnly; SameSite=Lax");
 	if (r == 0)
 		r = pg_buf_append(out, tmp.p, tmp.len);
 	pg_buf_free(&tmp);

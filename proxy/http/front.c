@@ -94,6 +94,7 @@ struct hconn {
 	 */
 	struct pg_buf outbatch;
 	int batching;
+	struct pg_slice batch_ref;	/* the batch's first piece, not copied (down_write_body) */
 	int resp_finished;		/* the response ended inside a batch: finish after the flush */
 
 	/* Client -> instance. */
@@ -187,6 +188,16 @@ down_write(struct hconn *hc, const void *p, size_t len)
 	if (hc->closing)
 		return PG_ECLOSED;
 	if (hc->batching) {
+		if (hc->batch_ref.p != NULL) {
+			/* A second piece: the first one is copied after all, ahead of it. */
+			struct pg_slice ref = hc->batch_ref;
+			hc->batch_ref.p = NULL;
+			if (pg_buf_append(&hc->outbatch, ref.p, ref.len) != 0) {
+				int r = down_send(hc, ref.p, ref.len);
+				if (r != 0)
+					return r;
+			}
+		}
 		if (pg_buf_append(&hc->outbatch, p, len) == 0)
 			return 0;
 		/* Full: what collected goes first, so the order holds. */
@@ -200,6 +211,21 @@ down_write(struct hconn *hc, const void *p, size_t len)
 	return down_send(hc, p, len);
 }
 
+/*
+ * A response body piece that points into the instance's read, which lives until down_flush() at
+ * the end of up_data(). Starting a batch, it is only remembered: a read that is all body, as in
+ * a large download, goes to TLS without a copy first.
+ */
+static int
+down_write_body(struct hconn *hc, const void *p, size_t len)
+{
+	if (hc->batching && !hc->closing && hc->outbatch.len == 0 && hc->batch_ref.p == NULL) {
+		hc->batch_ref = (struct pg_slice){ p, len };
+		return 0;
+	}
+	return down_write(hc, p, len);
+}
+
 /* Sends what collected during a batch. */
 static int
 down_flush(struct hconn *hc)
@@ -207,6 +233,11 @@ down_flush(struct hconn *hc)
 	int r = 0;
 
 	hc->batching = 0;
+	if (hc->batch_ref.p != NULL) {
+		struct pg_slice ref = hc->batch_ref;
+		hc->batch_ref.p = NULL;
+		return down_send(hc, ref.p, ref.len);	/* nothing else collected after it */
+	}
 	if (hc->outbatch.len > 0) {
 		r = down_send(hc, hc->outbatch.p, hc->outbatch.len);
 		pg_buf_reset(&hc->outbatch);
@@ -784,7 +815,7 @@ rs_on_body(llhttp_t *p, const char *at, size_t len)
 			return HPE_USER;
 		return 0;
 	}
-	return down_write(hc, at, len) == 0 ? 0 : HPE_USER;
+	return down_write_body(hc, at, len) == 0 ? 0 : HPE_USER;
 }
 
 static int
@@ -834,8 +865,10 @@ up_data(void *arg, const uint8_t *p, size_t len)
 	}
 	hc->batching = 1;
 	up_parse(hc, p, len);
-	if (hc->closing)
+	if (hc->closing) {
+		hc->batch_ref.p = NULL;	/* p is gone after this call */
 		return;
+	}
 	down_flush(hc);
 	if (hc->resp_finished) {
 		hc->resp_finished = 0;

@@ -153,32 +153,78 @@ list_has(struct pg_slice v, struct pg_slice token)
 	return 0;
 }
 
-int
-head_is_hop_by_hop(const struct head *h, size_t i)
-{
-	static const char *const fixed[] = { "connection", "keep-alive", "proxy-connection", "te",
-		"trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
-		NULL };
-	struct pg_slice name = head_name(h, i);
+/* A set of field names, each with its length: a compare starts with the lengths. */
+struct name_lit {
+	const char *s;
+	size_t len;
+};
+#define NAME_LIT(x) { x, sizeof(x) - 1 }
 
-	for (const char *const *f = fixed; *f != NULL; f++) {
-		if (pg_slice_eq_ci(name, *f))
-			return 1;
-	}
-	for (size_t j = 0; j < h->nfields; j++) {
-		if (pg_slice_eq_ci(head_name(h, j), "connection") && list_has(head_value(h, j), name))
+static int
+name_in(struct pg_slice name, const struct name_lit *set, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (set[k].len == name.len && pg_slice_eq_ci(name, set[k].s))
 			return 1;
 	}
 	return 0;
 }
 
+static const struct name_lit hop_fixed[] = {
+	NAME_LIT("connection"), NAME_LIT("keep-alive"), NAME_LIT("proxy-connection"), NAME_LIT("te"),
+	NAME_LIT("trailer"), NAME_LIT("transfer-encoding"), NAME_LIT("upgrade"),
+	NAME_LIT("proxy-authenticate"), NAME_LIT("proxy-authorization"),
+};
+
+static const struct name_lit forwarding[] = {
+	NAME_LIT("x-forwarded-for"), NAME_LIT("x-forwarded-proto"), NAME_LIT("x-forwarded-host"),
+	NAME_LIT("x-forwarded-port"), NAME_LIT("x-scheme"), NAME_LIT("forwarded"),
+	NAME_LIT("x-real-ip"),
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The index of the first Connection field, or h->nfields when there is none. */
+static size_t
+first_connection(const struct head *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nfields; i++) {
+		struct pg_slice name = head_name(h, i);
+		if (name.len == 10 && pg_slice_eq_ci(name, "connection"))
+			break;
+	}
+	return i;
+}
+
+/* head_is_hop_by_hop() with the first Connection field already found (a head is walked once). */
+static int
+hop_by_hop_from(const struct head *h, size_t i, size_t conn)
+{
+	struct pg_slice name = head_name(h, i);
+
+	if (name_in(name, hop_fixed, NELEM(hop_fixed)))
+		return 1;
+	for (size_t j = conn; j < h->nfields; j++) {
+		struct pg_slice cn = head_name(h, j);
+		if (cn.len == 10 && pg_slice_eq_ci(cn, "connection") &&
+		    list_has(head_value(h, j), name))
+			return 1;
+	}
+	return 0;
+}
+
+int
+head_is_hop_by_hop(const struct head *h, size_t i)
+{
+	return hop_by_hop_from(h, i, first_connection(h));
+}
+
 static int
 is_forwarding_field(struct pg_slice name)
 {
-	return pg_slice_eq_ci(name, "x-forwarded-for") || pg_slice_eq_ci(name, "x-forwarded-proto") ||
-	    pg_slice_eq_ci(name, "x-forwarded-host") || pg_slice_eq_ci(name, "x-forwarded-port") ||
-	    pg_slice_eq_ci(name, "x-scheme") || pg_slice_eq_ci(name, "forwarded") ||
-	    pg_slice_eq_ci(name, "x-real-ip");
+	return name_in(name, forwarding, NELEM(forwarding));
 }
 
 static int
@@ -197,6 +243,7 @@ head_write_request(const struct head *h, const char *method, const struct fwd_in
     struct pg_buf *out)
 {
 	struct pg_slice url = head_url(h), host = head_get(h, "host");
+	size_t conn = first_connection(h);
 	int r;
 
 	if ((r = pg_buf_append_str(out, method)) != 0 || (r = pg_buf_append(out, " ", 1)) != 0 ||
@@ -205,7 +252,7 @@ head_write_request(const struct head *h, const char *method, const struct fwd_in
 		return r;
 	for (size_t i = 0; i < h->nfields; i++) {
 		struct pg_slice name = head_name(h, i);
-		if (head_is_hop_by_hop(h, i) || is_forwarding_field(name))
+		if (hop_by_hop_from(h, i, conn) || is_forwarding_field(name))
 			continue;
 		/* A chunked body is re-chunked by us; Content-Length never travels with it. */
 		if (fi->chunked && pg_slice_eq_ci(name, "content-length"))
@@ -215,9 +262,12 @@ head_write_request(const struct head *h, const char *method, const struct fwd_in
 		if ((r = put_field(out, name, head_value(h, i))) != 0)
 			return r;
 	}
-	if ((r = pg_buf_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
-	    "X-Forwarded-Port: %u\r\nX-Scheme: %s\r\n", fi->client_ip, fi->proto, fi->port,
-	    fi->proto)) != 0)
+	/* No printf on the path every request takes. */
+	if ((r = put_field(out, PG_SLICE_LIT("X-Forwarded-For"), pg_slice_str(fi->client_ip))) != 0 ||
+	    (r = put_field(out, PG_SLICE_LIT("X-Forwarded-Proto"), pg_slice_str(fi->proto))) != 0 ||
+	    (r = pg_buf_append_str(out, "X-Forwarded-Port: ")) != 0 ||
+	    (r = pg_buf_append_uint(out, fi->port)) != 0 || (r = pg_buf_append(out, "\r\n", 2)) ||
+	    (r = put_field(out, PG_SLICE_LIT("X-Scheme"), pg_slice_str(fi->proto))) != 0)
 		return r;
 	if (host.p != NULL && (r = put_field(out, PG_SLICE_LIT("X-Forwarded-Host"), host)) != 0)
 		return r;
@@ -333,6 +383,8 @@ head_write_response(const struct head *h, int status, enum body_framing framing,
 	    (r = pg_buf_append(out, reason.p, reason.len)) != 0 ||
 	    (r = pg_buf_append(out, "\r\n", 2)) != 0)
 		return r;
+	size_t conn = first_connection(h);
+
 	for (size_t i = 0; i < h->nfields; i++) {
 		struct pg_slice name = head_name(h, i);
 		if (status == 101 && (pg_slice_eq_ci(name, "upgrade") ||
@@ -341,7 +393,7 @@ head_write_response(const struct head *h, int status, enum body_framing framing,
 				return r;
 			continue;
 		}
-		if (head_is_hop_by_hop(h, i))
+		if (hop_by_hop_from(h, i, conn))
 			continue;
 		if (pg_slice_eq_ci(name, "content-length") && framing != BODY_LENGTH)
 			continue;

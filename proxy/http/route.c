@@ -36,6 +36,14 @@ struct router {
 	struct affinity_key *key;
 	char cookie_name[64];
 	uint32_t ttl_s;
+	/*
+	 * The last Set-Cookie line made, with the instance and expiry second it names: browsers
+	 * given a cookie for the same instance within the same second get the same line, so the
+	 * HMAC runs once a second per instance, not once a request.
+	 */
+	char last_id[PG_ID_MAX + 1];
+	int64_t last_expiry_s;
+	char last_line[sizeof(((struct route_result *)0)->set_cookie)];
 };
 
 struct router *
@@ -58,6 +66,7 @@ route_set_cookie(struct router *rt, const char *cookie_name, uint32_t ttl_s)
 {
 	snprintf(rt->cookie_name, sizeof(rt->cookie_name), "%s", cookie_name);
 	rt->ttl_s = ttl_s;
+	rt->last_id[0] = '\0';
 }
 
 void
@@ -90,14 +99,43 @@ cookie_instance(struct router *rt, struct pg_slice header, int64_t now_s, char i
 	return 0;
 }
 
+/* Fills line with the Set-Cookie line naming id until expiry_s, or "" when none can be made. */
+static void
+set_cookie_line(struct router *rt, const char *id, int64_t expiry_s,
+    char line[sizeof(((struct route_result *)0)->set_cookie)])
+{
+	char value[AFFINITY_VALUE_MAX + 1];
+	struct pg_buf sc;
+
+	if (rt->last_id[0] != '\0' && rt->last_expiry_s == expiry_s && strcmp(rt->last_id, id) == 0) {
+		memcpy(line, rt->last_line, sizeof(rt->last_line));
+		return;
+	}
+	line[0] = '\0';
+	if (affinity_mint(rt->key, id, expiry_s, value) != 0)
+		return;
+	pg_buf_init(&sc, sizeof(rt->last_line) - 1);
+	if (pg_buf_append_str(&sc, "Set-Cookie: ") == 0 &&
+	    affinity_set_cookie(&sc, rt->cookie_name, value, rt->ttl_s) == 0 &&
+	    pg_buf_append_str(&sc, "\r\n") == 0) {
+		memcpy(line, sc.p, sc.len);
+		line[sc.len] = '\0';
+		if (strlen(id) < sizeof(rt->last_id)) {
+			memcpy(rt->last_line, line, sizeof(rt->last_line));
+			strcpy(rt->last_id, id);
+			rt->last_expiry_s = expiry_s;
+		}
+	}
+	pg_buf_free(&sc);
+}
+
 int
 route_pick(struct router *rt, const struct route_req *req, struct route_result *res)
 {
-	char cid[PG_ID_MAX + 1], value[AFFINITY_VALUE_MAX + 1];
+	char cid[PG_ID_MAX + 1];
 	int64_t now_s = req->now_ms / 1000;
 	int have_cookie, moved = 0, r;
 	struct instance *in = NULL;
-	struct pg_buf sc;
 
 	memset(res, 0, sizeof(*res));
 	r = identity_from_path(req->url, res->user);
@@ -127,16 +165,7 @@ route_pick(struct router *rt, const struct route_req *req, struct route_result *
 	if (have_cookie && strcmp(cid, in->conf.id) == 0)
 		return 0;
 	/* A cookie that is missing, forged, expired or names another instance is replaced. */
-	if (affinity_mint(rt->key, in->conf.id, now_s + rt->ttl_s, value) != 0)
-		return 0;
-	pg_buf_init(&sc, sizeof(res->set_cookie) - 1);
-	if (pg_buf_append_str(&sc, "Set-Cookie: ") == 0 &&
-	    affinity_set_cookie(&sc, rt->cookie_name, value, rt->ttl_s) == 0 &&
-	    pg_buf_append_str(&sc, "\r\n") == 0) {
-		memcpy(res->set_cookie, sc.p, sc.len);
-		res->set_cookie[sc.len] = '\0';
-	}
-	pg_buf_free(&sc);
+	set_cookie_line(rt, in->conf.id, now_s + rt->ttl_s, res->set_cookie);
 	return 0;
 }
 

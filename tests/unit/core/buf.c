@@ -101,6 +101,27 @@ test_printf(void **state)
 }
 
 static void
+test_append_uint(void **state)
+{
+	struct pg_buf b;
+
+	pg_buf_init(&b, 64);
+	assert_int_equal(pg_buf_append_uint(&b, 0), 0);
+	assert_int_equal(pg_buf_append(&b, " ", 1), 0);
+	assert_int_equal(pg_buf_append_uint(&b, 443), 0);
+	assert_int_equal(pg_buf_append(&b, " ", 1), 0);
+	assert_int_equal(pg_buf_append_uint(&b, UINT64_MAX), 0);
+	assert_content(&b, "0 443 18446744073709551615");
+	pg_buf_free(&b);
+	/* Like every append: past max it fails and changes nothing. */
+	pg_buf_init(&b, 4);
+	assert_int_equal(pg_buf_append_uint(&b, 12), 0);
+	assert_int_equal(pg_buf_append_uint(&b, 345), PG_ETOOBIG);
+	assert_content(&b, "12");
+	pg_buf_free(&b);
+}
+
+static void
 test_printf_max(void **state)
 {
 	struct pg_buf b;
@@ -177,6 +198,7 @@ main(void)
 		cmocka_unit_test(test_printf),
 		cmocka_unit_test(test_printf_max),
 		cmocka_unit_test(test_consume),
+		cmocka_unit_test(test_append_uint),
 		cmocka_unit_test(test_reset_keeps_memory),
 		cmocka_unit_test(test_slice_eq_ci),
 	};

@@ -69,7 +69,7 @@ teardown(void **state)
 }
 
 static struct route_result
-pick(struct fx *f, const char *url, const char *cookie, const char *form)
+pick_at(struct fx *f, const char *url, const char *cookie, const char *form, int64_t now_ms)
 {
 	struct route_req rq;
 	struct route_result res;
@@ -80,9 +80,15 @@ pick(struct fx *f, const char *url, const char *cookie, const char *form)
 		rq.cookie = (struct pg_slice){ (const uint8_t *)cookie, strlen(cookie) };
 	if (form != NULL)
 		rq.form = (struct pg_slice){ (const uint8_t *)form, strlen(form) };
-	rq.now_ms = NOW_MS;
+	rq.now_ms = now_ms;
 	assert_int_equal(route_pick(f->rt, &rq, &res), 0);
 	return res;
+}
+
+static struct route_result
+pick(struct fx *f, const char *url, const char *cookie, const char *form)
+{
+	return pick_at(f, url, cookie, form, NOW_MS);
 }
 
 /* "poolgate_affinity=<value for id>", valid for an hour (or expired when expired=1). */
@@ -267,6 +273,57 @@ test_pool_full(void **state)
 	done(&r);
 }
 
+/* Checks that a Set-Cookie line carries cookie name, valid at now_s and naming want_id. */
+static void
+line_names(struct fx *f, const char *line, const char *name, int64_t now_s, const char *want_id)
+{
+	char prefix[128], id[PG_ID_MAX + 1];
+	const char *v, *end;
+
+	snprintf(prefix, sizeof(prefix), "Set-Cookie: %s=", name);
+	assert_true(strncmp(line, prefix, strlen(prefix)) == 0);
+	v = line + strlen(prefix);
+	assert_non_null(end = strchr(v, ';'));
+	assert_int_equal(affinity_verify(f->key, (struct pg_slice){ (const uint8_t *)v,
+	    (size_t)(end - v) }, now_s, id), 0);
+	assert_string_equal(id, want_id);
+}
+
+static void
+test_cookie_line_reused_within_a_second(void **state)
+{
+	struct fx *f = *state;
+	struct route_result r1, r2, r3, r4;
+	char forb[256];
+
+	/* Two new browsers in the same second: the same line, and it verifies. */
+	r1 = pick_at(f, "/hub/", NULL, NULL, NOW_MS);
+	r2 = pick_at(f, "/hub/", NULL, NULL, NOW_MS + 999);
+	assert_string_not_equal(r1.set_cookie, "");
+	assert_string_equal(r1.set_cookie, r2.set_cookie);
+	line_names(f, r1.set_cookie, "poolgate_affinity", NOW_MS / 1000, id_of(&r1));
+	/* The next second: a later expiry, so a new line. */
+	r3 = pick_at(f, "/hub/", NULL, NULL, NOW_MS + 1000);
+	assert_string_not_equal(r1.set_cookie, r3.set_cookie);
+	line_names(f, r3.set_cookie, "poolgate_affinity", NOW_MS / 1000 + 1, id_of(&r3));
+	/* Another instance in that same second (a cookie for b, b gone): its own line. */
+	inst_set_health(reg_find(f->reg, id_of(&r3)), HEALTH_DOWN, "test");
+	cookie_for(f, id_of(&r3), 0, forb, sizeof(forb));
+	r4 = pick_at(f, "/hub/", forb, NULL, NOW_MS + 1000);
+	assert_string_not_equal(id_of(&r4), id_of(&r3));
+	line_names(f, r4.set_cookie, "poolgate_affinity", NOW_MS / 1000 + 1, id_of(&r4));
+	done(&r4);
+	/* A reload renames the cookie: the remembered line is not reused. */
+	inst_set_health(reg_find(f->reg, id_of(&r3)), HEALTH_UP, "test");
+	route_set_cookie(f->rt, "renamed", 3600);
+	r4 = pick_at(f, "/hub/", NULL, NULL, NOW_MS + 1000);
+	line_names(f, r4.set_cookie, "renamed", NOW_MS / 1000 + 1, id_of(&r4));
+	done(&r1);
+	done(&r2);
+	done(&r3);
+	done(&r4);
+}
+
 int
 main(void)
 {
@@ -282,6 +339,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dead_instance_repins_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_instance_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cookie_line_reused_within_a_second, setup,
+		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
