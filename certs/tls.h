@@ -104,7 +104,9 @@ int tls_conn_write(struct tls_conn *tc, const uint8_t *p, size_t len);
 
 /*
  * Appends all pending ciphertext to dst and consumes it. Returns 0 (also when there was nothing),
- * or PG_ETOOBIG / PG_ENOMEM from the buffer, in which case nothing moved.
+ * or PG_ETOOBIG / PG_ENOMEM from the buffer, in which case nothing moved. An empty dst receives
+ * the connection's own output buffer rather than a copy of it, so take into a fresh buffer
+ * each time; tc keeps no output memory between calls.
  */
 int tls_conn_take_output(struct tls_conn *tc, struct pg_buf *dst);
 

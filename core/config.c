@@ -1020,6 +1020,7 @@ config_defaults(struct pg_config *cfg)
 		.fsync_interval_ms = 200, .journal_max_bytes = 8u << 20 };
 	cfg->admin_request_timeout_ms = 10000;
 	cfg->shutdown_grace_ms = 10000;
+	cfg->busy_poll_us = 50;
 	cfg->nlisten_admin = 1;
 	cfg->listen_admin = calloc(1, sizeof(char *));
 	cfg->state_dir = strdup("/var/lib/poolgate");
@@ -1050,7 +1051,7 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "state_dir", "log", "instances", "discovery",
 		"health", "admin", "tls", "http", "ssh", "pins", "placement", "proxy_protocol", "user",
-		"group", "shutdown_grace_ms", NULL };
+		"group", "shutdown_grace_ms", "busy_poll_us", NULL };
 	static const char *const listen_keys[] = { "admin", "ssh", "https", "http", NULL };
 	static const char *const log_keys[] = { "level", "format", NULL };
 	static const char *const disc_keys[] = { "file", "poll_ms", NULL };
@@ -1092,6 +1093,7 @@ parse_root(struct pctx *c, const cJSON *root, struct pg_config *cfg)
 		    "or unset: once poolgate has dropped to it, it cannot switch to another user",
 		    cfg->user);
 	get_uint(c, root, "shutdown_grace_ms", "", 0, 3600000, &cfg->shutdown_grace_ms);
+	get_uint(c, root, "busy_poll_us", "", 0, 1000, &cfg->busy_poll_us);
 	if ((v = get_object(c, root, "log", "")) != NULL) {
 		check_keys(c, v, "log", log_keys);
 		e = (int)cfg->log_level;

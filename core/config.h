@@ -195,6 +195,7 @@ struct pg_config {
 	struct pins_conf pins;
 	char *admin_token_file;	/* bearer token for admin actions; NULL: they are refused (403) */
 	uint32_t shutdown_grace_ms;	/* SIGTERM: live sessions' time before they are closed */
+	uint32_t busy_poll_us;		/* poll without sleeping this long after a read (busypoll.h) */
 };
 
 /*

@@ -6,6 +6,7 @@
 #include "backends/instance.h"
 #include "backends/score.h"
 #include "certs/hostpolicy.h"
+#include "core/busypoll.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -324,6 +325,7 @@ apply_reload(struct app *a, struct pg_config *nc)
 		LOG_ERR("reload", "ssh settings not applied: %s", err);
 	if (a->router != NULL)
 		route_set_cookie(a->router, nc->http.cookie_name, nc->http.cookie_ttl_s);
+	pg_busypoll_set(nc->busy_poll_us);
 	if (strcmp(nc->state_dir, old->state_dir) != 0)
 		LOG_WARN("reload", "state_dir changed: the new directory takes effect at restart");
 	if (!streq_null(nc->user, old->user) || !streq_null(nc->group, old->group))
@@ -747,6 +749,7 @@ app_run(const char *config_path)
 		pg_config_free(a.cfg);
 		return PG_EXIT_RUNTIME;
 	}
+	(void)pg_busypoll_init(&a.loop, a.cfg->busy_poll_us);
 	a.env.started_ms = pg_wall_ms();
 	a.env.health_interval_ms = a.cfg->health.interval_ms;
 	if ((a.reg = reg_new()) == NULL || (a.pins = pins_new()) == NULL ||
@@ -833,6 +836,9 @@ app_run(const char *config_path)
 	LOG_INFO("main", "ready: %zu instance%s configured", reg_count(a.reg),
 	    reg_count(a.reg) == 1 ? "" : "s");
 drain:
+	uv_run(&a.loop, UV_RUN_DEFAULT);
+	/* The busy-poll handle is unreferenced, so the loop ran dry around it: close it, then run. */
+	pg_busypoll_close();
 	uv_run(&a.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&a.loop) == UV_EBUSY) {
 		uv_walk(&a.loop, on_walk, NULL);

@@ -13,6 +13,7 @@
 #include "certs/tls.h"
 #include "certs/tlsctx.h"
 #include "core/addr.h"
+#include "core/busypoll.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -1105,6 +1106,7 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct hconn *hc = s->data;
 
+	pg_busypoll_touch();
 	if (hc->closing || n == 0)
 		return;
 	if (n < 0) {

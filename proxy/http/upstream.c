@@ -2,6 +2,7 @@
 #include "certs/tls.h"
 #include "core/addr.h"
 #include "core/buf.h"
+#include "core/busypoll.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/uvwrite.h"
@@ -268,6 +269,7 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	size_t got;
 	int r;
 
+	pg_busypoll_touch();
 	if (uc->state == UCS_CLOSING || n == 0)
 		return;
 	if (n < 0) {

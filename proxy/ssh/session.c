@@ -23,6 +23,7 @@
 #include "certs/authkeys.h"
 #include "certs/usercert.h"
 #include "core/addr.h"
+#include "core/busypoll.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -1115,6 +1116,7 @@ on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	struct side *s = (uv_tcp_t *)stream == &c->down.tcp ? &c->down : &c->up;
 	int r;
 
+	pg_busypoll_touch();
 	if (n == 0 || c->phase == PH_CLOSING)
 		return;
 	if (n < 0) {

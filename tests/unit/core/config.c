@@ -40,6 +40,7 @@ test_full_config(void **state)
 	    "  \"listen\": {\"admin\": [\"127.0.0.1:9191\", \"[::1]:9192\"]},\n"
 	    "  \"state_dir\": \"/tmp/pg-state\",\n"
 	    "  \"shutdown_grace_ms\": 2500,\n"
+	    "  \"busy_poll_us\": 0,\n"
 	    "  \"log\": {\"level\": \"debug\", \"format\": \"json\"},\n"
 	    "  \"instances\": [\n"
 	    "    {\"id\": \"dsvm-0\", \"address\": \"10.0.0.4\", \"ssh_port\": 2222,\n"
@@ -63,6 +64,7 @@ test_full_config(void **state)
 	assert_string_equal(cfg->listen_admin[1], "[::1]:9192");
 	assert_string_equal(cfg->state_dir, "/tmp/pg-state");
 	assert_int_equal(cfg->shutdown_grace_ms, 2500);
+	assert_int_equal(cfg->busy_poll_us, 0);
 	assert_int_equal(cfg->log_level, PG_LOG_DEBUG);
 	assert_int_equal(cfg->log_format, PG_LOG_JSON);
 
@@ -112,6 +114,7 @@ check_defaults(const struct pg_config *cfg)
 	assert_string_equal(cfg->listen_admin[0], "127.0.0.1:9090");
 	assert_string_equal(cfg->state_dir, "/var/lib/poolgate");
 	assert_int_equal(cfg->shutdown_grace_ms, 10000);
+	assert_int_equal(cfg->busy_poll_us, 50);
 	assert_int_equal(cfg->log_level, PG_LOG_INFO);
 	assert_int_equal(cfg->log_format, PG_LOG_TEXT);
 	assert_null(cfg->discovery_file);
@@ -230,6 +233,8 @@ static const struct err_case config_errors[] = {
 	  "instances[1].ssh_port: expected an integer in 1..65535" },
 	{ "port out of range", "{\"instances\": [" INST_A ", \"ssh_port\": 70000}]}", 0,
 	  "instances[0].ssh_port: expected an integer in 1..65535" },
+	{ "busy poll too long", "{\"busy_poll_us\": 1001}", 0,
+	  "busy_poll_us: expected an integer in 0..1000" },
 	{ "port zero", "{\"instances\": [" INST_A ", \"http_port\": 0}]}", 0,
 	  "instances[0].http_port: expected an integer in 1..65535" },
 	{ "fractional port", "{\"instances\": [" INST_A ", \"ssh_port\": 22.5}]}", 0,
