@@ -16,6 +16,7 @@
 #include "core/busypoll.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/readturn.h"
 #include "core/log.h"
 #include "core/uvwrite.h"
 #include "proxy/http/head.h"
@@ -89,6 +90,7 @@ struct hconn {
 	int handshaken;
 	size_t out_queued;
 	int reading_paused;
+	struct pg_read_turn turn;	/* one full read per loop turn (core/readturn.h) */
 	/*
 	 * While one read from the instance is being relayed, what goes to the client collects here
 	 * and leaves as one TLS record and one write (head and body of a small response together).
@@ -971,8 +973,13 @@ up_event(void *arg, enum uconn_event ev)
 static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	static char slab[65536];	/* one loop thread; consumed before the next read */
+	static char slab[PG_TURN_READ_SIZE];	/* one loop thread; consumed before the next read */
+	struct hconn *hc = h->data;
 
+	if (pg_turn_over(&hc->turn)) {
+		*buf = uv_buf_init(NULL, 0);	/* libuv says UV_ENOBUFS; the next turn reads again */
+		return;
+	}
 	buf->base = slab;
 	buf->len = sizeof(slab);
 }
@@ -1107,7 +1114,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	struct hconn *hc = s->data;
 
 	pg_busypoll_touch();
-	if (hc->closing || n == 0)
+	pg_turn_after_read(&hc->turn, n);
+	if (hc->closing || n == 0 || n == UV_ENOBUFS)
 		return;
 	if (n < 0) {
 		if (n != UV_EOF || !client_finished_sending(hc))

@@ -4,6 +4,7 @@
 #include "core/buf.h"
 #include "core/busypoll.h"
 #include "core/err.h"
+#include "core/readturn.h"
 #include "core/log.h"
 #include "core/uvwrite.h"
 
@@ -38,6 +39,7 @@ struct uconn {
 	char error[160];
 	struct uconn *next_idle;	/* pool list */
 	int paused;
+	struct pg_read_turn turn;	/* one full read per loop turn (core/readturn.h) */
 };
 
 struct tls_cache {
@@ -216,8 +218,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	static char slab[65536];	/* one loop thread; consumed before the next read */
+	static char slab[PG_TURN_READ_SIZE];	/* one loop thread; consumed before the next read */
+	struct uconn *uc = h->data;
 
+	if (pg_turn_over(&uc->turn)) {
+		*buf = uv_buf_init(NULL, 0);	/* libuv says UV_ENOBUFS; the next turn reads again */
+		return;
+	}
 	buf->base = slab;
 	buf->len = sizeof(slab);
 }
@@ -270,7 +277,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	int r;
 
 	pg_busypoll_touch();
-	if (uc->state == UCS_CLOSING || n == 0)
+	pg_turn_after_read(&uc->turn, n);
+	if (uc->state == UCS_CLOSING || n == 0 || n == UV_ENOBUFS)
 		return;
 	if (n < 0) {
 		if (n == UV_EOF)
