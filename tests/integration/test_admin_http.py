@@ -263,7 +263,12 @@ def test_connection_flood_recovers_after_request_timeout(make_poolgate):
     finally:
         for c in conns:
             c.close()
-    assert_still_serving(g)
+    # A flooding socket holds its slot until poolgate reads its close or its request timeout
+    # passes, and with 200 at once some reach accept() late (the listen queue of 128 overflows
+    # and the client's ACK is retransmitted). Service returns within the same bound.
+    P.poll(lambda: g.get("/status", timeout=1).status == 200, 1.5 + SLACK, 0.2,
+           "GET /status served again after the stalled connections closed")
+    assert g.alive()
 
 
 def test_split_request_and_keepalive(gate):
