@@ -703,8 +703,9 @@ class TcpSwitch:
             threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, a, b):
-        a.settimeout(None)
         try:
+            # The relay may be closed (its sockets too) before this thread first runs.
+            a.settimeout(None)
             while True:
                 d = a.recv(65536)
                 if not d:
