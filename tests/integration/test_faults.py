@@ -141,7 +141,9 @@ def test_instance_killed_mid_scp_cycles(pool, make_poolgate, tmp_path, untrust):
     while time.monotonic() < deadline and P.fd_count(pid) > base_fd + 2:
         time.sleep(0.2)
     fd, rss = P.fd_count(pid), P.vm_rss_kib(pid)
-    assert abs(fd - base_fd) <= 2, "fds: %d after warm-up, %d after %d cycles" % (
+    # A leak shows as growth. The baseline may itself hold a probe's or a killed session's
+    # sockets that close later (CI once saw 16 then 13), so fewer fds afterwards is no failure.
+    assert fd - base_fd <= 2, "fds: %d after warm-up, %d after %d cycles" % (
         base_fd, fd, cycles)
     assert asan or rss - base_rss <= 8 * 1024, "RSS: %d KiB after warm-up, %d KiB after %d cycles" % (
         base_rss, rss, cycles)
