@@ -290,13 +290,17 @@ line_names(struct fx *f, const char *line, const char *name, int64_t now_s, cons
 }
 
 static void
-test_cookie_line_reused_within_a_second(void **state)
+test_remembered_cookie_line_never_goes_stale(void **state)
 {
 	struct fx *f = *state;
 	struct route_result r1, r2, r3, r4;
 	char forb[256];
 
-	/* Two new browsers in the same second: the same line, and it verifies. */
+	/*
+	 * The remembered line (route.c's set_cookie_line) must never outlive what it names. Reuse
+	 * itself is invisible here: an HMAC over the same instance and expiry gives the same line.
+	 * Two new browsers in the same second: the same line, and it verifies.
+	 */
 	r1 = pick_at(f, "/hub/", NULL, NULL, NOW_MS);
 	r2 = pick_at(f, "/hub/", NULL, NULL, NOW_MS + 999);
 	assert_string_not_equal(r1.set_cookie, "");
@@ -339,7 +343,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_dead_instance_repins_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_instance_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cookie_line_reused_within_a_second, setup,
+		cmocka_unit_test_setup_teardown(test_remembered_cookie_line_never_goes_stale, setup,
 		    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
